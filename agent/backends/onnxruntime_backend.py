@@ -1,0 +1,64 @@
+"""ONNX Runtime, CPU execution provider, with explicit thread settings."""
+
+from ...shared.errors import ModelError, RemoteError
+
+# ONNX tensor type strings as onnxruntime reports them -> numpy dtype names.
+_ORT_TO_NUMPY = {
+    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
+    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
+    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
+}
+
+
+class OnnxRuntimeBackend:
+    name = "onnxruntime"
+
+    def probe(self):
+        try:
+            import onnxruntime
+        except Exception as exc:  # an ImportError, or a broken wheel's OSError
+            return {"available": False,
+                    "reason": "onnxruntime is not importable: %s" % exc,
+                    "install_hint": "pip install onnxruntime numpy"}
+        return {"available": True, "version": onnxruntime.__version__,
+                "providers": onnxruntime.get_available_providers()}
+
+    def load(self, path, threads):
+        try:
+            import onnxruntime
+        except Exception as exc:
+            raise RemoteError("onnxruntime is not installed on the device: %s "
+                              "(pip install onnxruntime numpy)" % exc)
+        options = onnxruntime.SessionOptions()
+        # Explicit, recorded thread counts: defaults depend on the board and change results.
+        options.intra_op_num_threads = int(threads)
+        options.inter_op_num_threads = 1
+        options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            session = onnxruntime.InferenceSession(path, sess_options=options,
+                                                   providers=["CPUExecutionProvider"])
+        except Exception as exc:
+            raise ModelError("onnxruntime cannot load the model: %s" % _first_line(exc))
+        return OnnxRuntimeRunner(session, threads)
+
+
+class OnnxRuntimeRunner:
+    def __init__(self, session, threads):
+        self.session = session
+        self.settings = {"intra_op_num_threads": threads, "inter_op_num_threads": 1,
+                         "providers": session.get_providers()}
+
+    def input_specs(self):
+        return [{"name": i.name, "shape": list(i.shape), "dtype": _ORT_TO_NUMPY.get(i.type, i.type)}
+                for i in self.session.get_inputs()]
+
+    def run(self, feeds):
+        try:
+            return self.session.run(None, feeds)
+        except Exception as exc:
+            raise ModelError("inference failed: %s" % _first_line(exc))
+
+
+def _first_line(exc):
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

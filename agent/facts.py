@@ -1,0 +1,70 @@
+"""What the board is: stored with every result so a nightly diff can say what changed."""
+
+import os
+import platform
+import socket
+import sys
+
+from . import AGENT_VERSION, backends
+from .sensors import POWER_NOT_MEASURED, Sensors
+
+
+def _first_match(path, keys):
+    try:
+        with open(path) as handle:
+            for line in handle:
+                name, _, value = line.partition(":")
+                if name.strip() in keys and value.strip():
+                    return value.strip()
+    except OSError:
+        pass
+    return None
+
+
+def _meminfo_mb(key):
+    value = _first_match("/proc/meminfo", (key,))
+    return round(int(value.split()[0]) / 1024.0, 1) if value else None
+
+
+def _board_model():
+    try:
+        with open("/proc/device-tree/model", "rb") as handle:
+            return handle.read().rstrip(b"\x00").decode("utf-8", "replace") or None
+    except OSError:
+        return None
+
+
+def _module_version(name):
+    try:
+        module = __import__(name)
+        return getattr(module, "__version__", "unknown")
+    except Exception:
+        return None
+
+
+def collect(root):
+    statvfs = os.statvfs(root) if os.path.isdir(root) else None
+    snapshot = Sensors().snapshot()
+    return {
+        "hostname": socket.gethostname(),
+        "system": platform.system(),
+        "kernel": platform.release(),
+        "machine": platform.machine(),
+        "board": _board_model(),
+        "cpu_model": _first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
+        "cpu_count": os.cpu_count(),
+        "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "mem_total_mb": _meminfo_mb("MemTotal"),
+        "mem_available_mb": _meminfo_mb("MemAvailable"),
+        "disk_free_mb": round(statvfs.f_bavail * statvfs.f_frsize / 2 ** 20, 1) if statvfs else None,
+        "python": platform.python_version(),
+        "python_executable": sys.executable,
+        "agent_version": AGENT_VERSION,
+        "runtimes": backends.probe_all(),
+        "numpy": _module_version("numpy"),
+        "psutil": _module_version("psutil"),
+        "governors": sorted({f["governor"] for f in snapshot["cpufreq_khz"].values() if f.get("governor")}),
+        "thermal": snapshot,
+        "power": dict(POWER_NOT_MEASURED),
+        "root": root,
+    }

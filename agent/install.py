@@ -1,0 +1,75 @@
+"""The ``install`` and ``status`` ops: atomic switch, health check, rollback."""
+
+import json
+import os
+import shutil
+
+from ..shared.errors import EdgeshrinkError
+from .children import run_child
+from .layout import check_name, check_sha
+
+MANIFEST = "manifest.json"
+MODEL_FILE = "model.onnx"
+CHECK_TIMEOUT_S = 300
+
+
+def _stage(root, name, blob_path, manifest):
+    """Create deployments/<name> complete, or not at all (build aside, then rename)."""
+    target = os.path.join(root.deployments, name)
+    if os.path.isdir(target):
+        return target
+    staging = target + ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    os.makedirs(staging)
+    try:
+        os.link(blob_path, os.path.join(staging, MODEL_FILE))
+    except OSError:  # a filesystem without hard links
+        shutil.copyfile(blob_path, os.path.join(staging, MODEL_FILE))
+    with open(os.path.join(staging, MANIFEST), "w") as handle:
+        json.dump(manifest, handle, indent=2, sort_keys=True)
+    os.rename(staging, target)
+    return target
+
+
+def health_check(root, name, runtime, threads, request_id):
+    job = {"request_id": request_id, "variant": name, "runtime": runtime, "mode": "check",
+           "model_path": os.path.join(root.deployments, name, MODEL_FILE),
+           "settings": {"threads": threads}}
+    return run_child(job, lambda frame: None, CHECK_TIMEOUT_S)
+
+
+def install(root, request_id, args, send_event):
+    """args: {name, blob, manifest, runtime?, threads?}. Switches ``active`` to the new
+    deployment, checks it loads and runs, and switches back if it does not."""
+    name = check_name(args.get("name"))
+    blob_path = root.require_blob(check_sha(args.get("blob")))
+    runtime = args.get("runtime", "onnxruntime")
+    threads = int(args.get("threads", 1))
+    with root.locked(float(args.get("lock_timeout_s", 600))):
+        _stage(root, name, blob_path, args.get("manifest") or {})
+        previous = root.active_name()
+        root.switch_active(name)
+        send_event(request_id, "progress", {"phase": "health_check", "variant": name})
+        try:
+            check = health_check(root, name, runtime, threads, request_id)
+        except EdgeshrinkError as exc:
+            root.switch_active(previous)
+            return {"installed": False, "rolled_back": True, "active": previous,
+                    "previous": previous, "attempted": name,
+                    "check": {"ok": False, "code": exc.code, "message": exc.message}}
+    return {"installed": True, "rolled_back": False, "active": name, "previous": previous,
+            "attempted": name, "check": check}
+
+
+def status(root, request_id, args, send_event):
+    active = root.active_name()
+    manifest = None
+    if active:
+        try:
+            with open(os.path.join(root.deployments, active, MANIFEST)) as handle:
+                manifest = json.load(handle)
+        except (OSError, ValueError):
+            manifest = None
+    deployments = sorted(d for d in os.listdir(root.deployments)
+                         if not d.endswith(".staging")) if os.path.isdir(root.deployments) else []
+    return {"root": root.root, "active": active, "manifest": manifest, "deployments": deployments}

@@ -1,0 +1,140 @@
+"""The agent's one root on the board, and the only place it writes.
+
+    <root>/agent/<sha256>.pyz        agent zipapps, by content hash
+    <root>/blobs/<sha256>            models and data, by content hash
+    <root>/incoming/<name>.part      uploads in flight; never read as blobs
+    <root>/deployments/<name>/       an installed model and its manifest
+    <root>/active -> deployments/<name>   switched by atomic rename
+    <root>/lock                      held while benchmarking or installing
+"""
+
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import time
+from contextlib import contextmanager
+
+from ..shared.errors import ProtocolError, RemoteError, TransferError
+
+SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def sha256_file(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def check_sha(value):
+    if not isinstance(value, str) or not SHA256_RE.match(value):
+        raise ProtocolError("not a sha256 hex digest: %r" % (value,))
+    return value
+
+
+def check_name(value):
+    # Names become path components: refuse anything that could leave the root.
+    if not isinstance(value, str) or not NAME_RE.match(value):
+        raise ProtocolError("not a valid name (letters, digits, . _ -): %r" % (value,))
+    return value
+
+
+class DeviceRoot:
+    def __init__(self, root):
+        self.root = os.path.abspath(os.path.expanduser(root))
+        self.blobs = os.path.join(self.root, "blobs")
+        self.incoming = os.path.join(self.root, "incoming")
+        self.deployments = os.path.join(self.root, "deployments")
+        self.active = os.path.join(self.root, "active")
+        self.lock_path = os.path.join(self.root, "lock")
+
+    def ensure(self):
+        for path in (self.root, self.blobs, self.incoming, self.deployments):
+            os.makedirs(path, exist_ok=True)
+
+    # -- blobs ---------------------------------------------------------------
+
+    def blob_path(self, sha):
+        return os.path.join(self.blobs, check_sha(sha))
+
+    def missing_blobs(self, shas):
+        return [sha for sha in shas if not os.path.isfile(self.blob_path(sha))]
+
+    def commit_blob(self, sha, incoming_name):
+        """Verify an uploaded file's hash, then make it visible as a blob by rename."""
+        check_sha(sha)
+        check_name(incoming_name)
+        source = os.path.join(self.incoming, incoming_name)
+        if not os.path.isfile(source):
+            raise TransferError("upload %s never arrived on the device" % incoming_name)
+        actual = sha256_file(source)
+        if actual != sha:
+            os.unlink(source)
+            raise TransferError("upload corrupted in transit: expected sha256 %s, got %s"
+                                % (sha[:12], actual[:12]))
+        target = self.blob_path(sha)
+        os.replace(source, target)
+        return {"sha256": sha, "size": os.path.getsize(target)}
+
+    def require_blob(self, sha):
+        path = self.blob_path(sha)
+        if not os.path.isfile(path):
+            raise RemoteError("blob %s is not on the device; push it first" % sha[:12])
+        return path
+
+    # -- deployments ---------------------------------------------------------
+
+    def active_name(self):
+        try:
+            return os.path.basename(os.readlink(self.active))
+        except OSError:
+            return None
+
+    def switch_active(self, name):
+        """Point ``active`` at a deployment (or remove it for None), atomically."""
+        if name is None:
+            if os.path.lexists(self.active):
+                os.unlink(self.active)
+            return
+        staging = self.active + ".new"
+        if os.path.lexists(staging):
+            os.unlink(staging)
+        os.symlink(os.path.join("deployments", check_name(name)), staging)
+        os.replace(staging, self.active)
+
+    # -- lock ----------------------------------------------------------------
+
+    @contextmanager
+    def locked(self, timeout_s, on_wait=None):
+        """Hold the root's lock so only one benchmark or install runs at a time."""
+        self.ensure()
+        handle = open(self.lock_path, "a+")
+        try:
+            deadline = time.monotonic() + timeout_s
+            told = False
+            while True:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except OSError as exc:
+                    if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                        raise
+                if not told and on_wait is not None:
+                    handle.seek(0)
+                    on_wait(handle.read().strip() or "another run")
+                    told = True
+                if time.monotonic() >= deadline:
+                    raise RemoteError("device is busy: another edgeshrink run holds %s for over %ds"
+                                      % (self.lock_path, timeout_s))
+                time.sleep(0.2)
+            handle.seek(0)
+            handle.truncate()
+            handle.write("pid %d since %s" % (os.getpid(), time.strftime("%Y-%m-%d %H:%M:%S")))
+            handle.flush()
+            yield
+        finally:
+            handle.close()

@@ -1,0 +1,1 @@
+"""Code both the host and the agent use. Standard library only: it runs on the board."""
