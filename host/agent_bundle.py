@@ -4,15 +4,13 @@ The build is reproducible (sorted entries, fixed timestamps), so the same source
 always gives the same hash and a board that already has it is sent nothing.
 """
 
-import hashlib
 import io
-import os
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..agent import AGENT_VERSION
-from . import paths
+from . import cas, paths
 
 _FIXED_TIME = (2020, 1, 1, 0, 0, 0)
 _MAIN = (b"import sys\n"
@@ -65,12 +63,6 @@ def build_bytes():
 def build(cache_dir=None):
     """Build (or reuse) the zipapp in the host cache; returns its path and hash."""
     data = build_bytes()
-    sha = hashlib.sha256(data).hexdigest()
     folder = Path(cache_dir) if cache_dir else paths.cache_dir() / "agent"
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / ("%s.pyz" % sha)
-    if not target.exists():
-        temporary = target.with_suffix(".tmp%d" % os.getpid())
-        temporary.write_bytes(data)
-        os.replace(temporary, target)
+    target, sha = cas.store_bytes(folder, data, ".pyz")
     return AgentBundle(path=target, sha256=sha, size=len(data))

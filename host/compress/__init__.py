@@ -1,0 +1,1 @@
+"""Compression: techniques that turn a model into variants, and the variant cache."""

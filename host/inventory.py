@@ -1,0 +1,176 @@
+"""devices.toml: which boards exist, how to reach them, and what they must satisfy.
+
+Every validation error names the file, the device and the key, so a user can fix
+it without reading code. The schema is documented in README.md.
+"""
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Dict, List, Optional
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - the host supports 3.10 through tomli
+    import tomli as tomllib
+
+from ..shared.errors import InventoryError
+from ..shared.types import PERCENTILES, BenchSettings, Constraints
+
+CONNECTIONS = ("local", "ssh")
+LOCAL_DEVICE = "local"
+
+
+@dataclass
+class Device:
+    name: str
+    connection: str = "local"
+    host: Optional[str] = None
+    user: Optional[str] = None
+    port: Optional[int] = None
+    identity_file: Optional[str] = None
+    root: Optional[str] = None          # the agent's root on the board
+    python: Optional[str] = None        # interpreter that runs the agent there
+    runtime: str = "onnxruntime"
+    threads: int = 1
+    cpu_affinity: Optional[List[int]] = None
+    tags: List[str] = field(default_factory=list)
+    constraints: Constraints = field(default_factory=Constraints)
+    bench: Dict[str, object] = field(default_factory=dict)
+
+    def bench_settings(self, **overrides):
+        values = dict(self.bench)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values.setdefault("threads", self.threads)
+        values.setdefault("cpu_affinity", self.cpu_affinity)
+        return BenchSettings.from_dict(values)
+
+
+# key -> (accepted types, description used in error messages)
+_DEVICE_KEYS = {
+    "connection": (str, "one of " + ", ".join(CONNECTIONS)),
+    "host": (str, "a host name or address"),
+    "user": (str, "a user name"),
+    "port": (int, "a port number"),
+    "identity_file": (str, "a path to a private key"),
+    "root": (str, "a directory path on the device"),
+    "python": (str, "a Python interpreter path or name"),
+    "runtime": (str, "a runtime name, e.g. onnxruntime"),
+    "threads": (int, "an integer >= 1"),
+    "cpu_affinity": (list, "a list of CPU numbers"),
+    "tags": (list, "a list of strings"),
+    "constraints": (dict, "a table"),
+    "bench": (dict, "a table"),
+}
+_CONSTRAINT_KEYS = {f.name for f in fields(Constraints)} - {"extra"}
+_BENCH_KEYS = {f.name for f in fields(BenchSettings)} - {"threads", "cpu_affinity"}
+
+
+class _Where:
+    def __init__(self, path, device):
+        self.path, self.device = path, device
+
+    def fail(self, key, problem, hint=None):
+        raise InventoryError("%s: device '%s': key '%s' %s" % (self.path, self.device, key, problem),
+                             hint)
+
+
+def _is_type(value, kind):
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, kind)
+
+
+def _constraints(where, table):
+    values = {}
+    for key, value in table.items():
+        if key not in _CONSTRAINT_KEYS:
+            where.fail("constraints." + key, "is not a known constraint",
+                       "known: " + ", ".join(sorted(_CONSTRAINT_KEYS)))
+        if key == "latency_percentile":
+            if value not in PERCENTILES:
+                where.fail("constraints." + key, "must be one of " + ", ".join(PERCENTILES))
+        elif not _is_type(value, float) or value < 0:
+            where.fail("constraints." + key, "must be a non-negative number, got %r" % (value,))
+        values[key] = value
+    for key in ("min_accuracy", "max_accuracy_drop"):
+        if key in values and values[key] > 1:
+            where.fail("constraints." + key, "is a fraction between 0 and 1 (0.01 = one point)")
+    return Constraints(**values)
+
+
+def _bench(where, table):
+    for key, value in table.items():
+        if key not in _BENCH_KEYS:
+            where.fail("bench." + key, "is not a benchmark setting",
+                       "known: " + ", ".join(sorted(_BENCH_KEYS)))
+        if not _is_type(value, float):
+            where.fail("bench." + key, "must be a number, got %r" % (value,))
+    problems = BenchSettings.from_dict(table).validate()
+    if problems:
+        where.fail("bench", "is inconsistent: " + "; ".join(problems))
+    return dict(table)
+
+
+def _device(path, name, table):
+    where = _Where(path, name)
+    if not isinstance(table, dict):
+        raise InventoryError("%s: device '%s' must be a table ([devices.%s])" % (path, name, name))
+    values = {}
+    for key, value in table.items():
+        if key not in _DEVICE_KEYS:
+            where.fail(key, "is not a known device key", "known: " + ", ".join(sorted(_DEVICE_KEYS)))
+        kind, description = _DEVICE_KEYS[key]
+        if not _is_type(value, kind):
+            where.fail(key, "must be %s, got %r" % (description, value))
+        values[key] = value
+    if values.get("connection", "local") not in CONNECTIONS:
+        where.fail("connection", "must be one of %s, got %r" % (", ".join(CONNECTIONS), values["connection"]))
+    if values.get("connection") == "ssh" and not values.get("host"):
+        where.fail("host", "is required for an ssh device")
+    if values.get("threads", 1) < 1:
+        where.fail("threads", "must be an integer >= 1")
+    if "port" in values and not 0 < values["port"] < 65536:
+        where.fail("port", "must be between 1 and 65535")
+    for key in ("cpu_affinity",):
+        if key in values and not all(_is_type(v, int) and v >= 0 for v in values[key]):
+            where.fail(key, "must list non-negative CPU numbers")
+    if "tags" in values and not all(isinstance(t, str) for t in values["tags"]):
+        where.fail("tags", "must list strings")
+    values["constraints"] = _constraints(where, values.get("constraints", {}))
+    values["bench"] = _bench(where, values.get("bench", {}))
+    return Device(name=name, **values)
+
+
+class Inventory:
+    def __init__(self, path, devices):
+        self.path = path
+        self.devices = devices
+
+    def get(self, name):
+        if name not in self.devices:
+            known = ", ".join(sorted(self.devices)) or "none"
+            raise InventoryError("%s: no device named '%s' (known: %s)" % (self.path, name, known),
+                                 "add a [devices.%s] table or pick a known device" % name)
+        return self.devices[name]
+
+
+def load(path):
+    path = Path(path)
+    if not path.is_file():
+        raise InventoryError("devices file not found: %s" % path,
+                             "create it (see README: devices.toml) or pass --devices PATH")
+    try:
+        document = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InventoryError("%s: not valid TOML: %s" % (path, exc))
+    unknown = sorted(set(document) - {"devices"})
+    if unknown:
+        raise InventoryError("%s: unknown top-level key(s) %s; devices go under [devices.NAME]"
+                             % (path, ", ".join(unknown)))
+    tables = document.get("devices", {})
+    if not isinstance(tables, dict):
+        raise InventoryError("%s: 'devices' must be a table of [devices.NAME] tables" % path)
+    return Inventory(path, {name: _device(path, name, table) for name, table in tables.items()})

@@ -1,0 +1,134 @@
+"""Facts about an ONNX model: inputs, outputs, parameters, multiply-adds.
+
+Loading goes through here so that a missing or corrupt file becomes one ModelError
+naming the file, wherever it is first touched.
+"""
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..shared.errors import ModelError
+
+# ONNX TensorProto element types -> numpy dtype names (the common ones).
+_ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64",
+               9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+_CONV_OPS = {"Conv", "ConvInteger", "QLinearConv"}
+_MATMUL_OPS = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "MatMulNBits"}
+
+
+@dataclass
+class TensorSpec:
+    name: str
+    shape: list   # ints for fixed dimensions, strings for symbolic ones
+    dtype: str
+
+    def to_dict(self):
+        return {"name": self.name, "shape": self.shape, "dtype": self.dtype}
+
+
+def sha256_file(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load(path):
+    """Load and check an ONNX model, or raise one clear ModelError."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError("model file not found: %s" % path, "pass the path of an .onnx file")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError("%s is not a valid ONNX model: %s" % (path, first[:200]),
+                         "re-export it, or check the file was copied completely")
+    if not model.graph.input or not model.graph.output:
+        raise ModelError("%s has no graph inputs or outputs" % path)
+    return model
+
+
+def _spec(value_info):
+    tensor = value_info.type.tensor_type
+    shape = [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?")
+             for d in tensor.shape.dim]
+    return TensorSpec(value_info.name, shape, _ELEM_TYPES.get(tensor.elem_type, str(tensor.elem_type)))
+
+
+def inputs(model):
+    initializers = {init.name for init in model.graph.initializer}
+    # Older exporters list initializers among graph inputs; those are not real inputs.
+    return [_spec(v) for v in model.graph.input if v.name not in initializers]
+
+
+def outputs(model):
+    return [_spec(v) for v in model.graph.output]
+
+
+def parameter_count(model):
+    """Elements stored in initializers (weights), whatever their precision."""
+    total = 0
+    for init in model.graph.initializer:
+        count = 1
+        for dim in init.dims:
+            count *= dim
+        total += count
+    return int(total)
+
+
+def _dims(shape_proto):
+    # Symbolic dimensions (a dynamic batch) count as 1: MACs are per single sample.
+    return [d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else 1 for d in shape_proto.dim]
+
+
+def _prod(values):
+    result = 1
+    for v in values:
+        result *= v
+    return result
+
+
+def multiply_adds(model):
+    """Multiply-accumulates of Conv and MatMul-like nodes for one sample, or None.
+
+    Other ops (activations, pooling, adds) are cheap by comparison and not counted.
+    """
+    import onnx
+
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model)
+    except Exception:
+        return None
+    shapes = {}
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        if value.type.HasField("tensor_type") and value.type.tensor_type.HasField("shape"):
+            shapes[value.name] = _dims(value.type.tensor_type.shape)
+    for init in inferred.graph.initializer:
+        shapes[init.name] = list(init.dims)
+    total = 0
+    for node in inferred.graph.node:
+        if node.op_type in _CONV_OPS:
+            weight_index = 3 if node.op_type == "QLinearConv" else 1
+            weight = shapes.get(node.input[weight_index])
+            out = shapes.get(node.output[0])
+            if not weight or not out:
+                return None
+            # Each output element needs (Cin/groups) * kh * kw multiply-adds.
+            total += _prod(out) * _prod(weight[1:])
+        elif node.op_type in _MATMUL_OPS and node.op_type != "MatMulNBits":
+            a_index = 0
+            b_index = 3 if node.op_type == "QLinearMatMul" else 1
+            a, out = shapes.get(node.input[a_index]), shapes.get(node.output[0])
+            if not a or not out:
+                return None
+            transposed = node.op_type == "Gemm" and any(
+                attr.name == "transA" and attr.i for attr in node.attribute)
+            k = a[-2] if transposed else a[-1]
+            total += _prod(out) * k
+    return int(total)
