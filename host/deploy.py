@@ -1,0 +1,174 @@
+"""The jobs behind the CLI: compress, bench, select, install, deploy, status.
+
+Each job validates everything it can before it touches a device or the results
+store, so bad input changes nothing. Progress goes to an ``on_event`` callback
+(the CLI renders it live); results come back as plain dicts.
+"""
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, List, Optional
+
+from ..shared.errors import ConstraintError, RemoteError
+from . import agent_bundle, dataset as datasets, modelinfo, paths, push
+from .compress import variants as variant_maker
+from .connectors import for_device
+from .select import select
+from .session import AgentSession
+from .store import ResultsStore
+
+
+def _quiet(*args, **kwargs):
+    pass
+
+
+@dataclass
+class ModelSource:
+    path: Path
+    name: str
+    dataset: datasets.Dataset
+    demo_meta: Optional[dict] = None
+
+
+def resolve_model(model_path=None, data_path=None, log=_quiet):
+    """The model to compress (the bundled demo when none is given) and its data."""
+    if model_path is None:
+        from .demo.build import ensure_demo
+
+        demo = ensure_demo(log=log)
+        return ModelSource(demo.onnx_path, demo.meta["name"], datasets.from_demo(demo), demo.meta)
+    path = Path(model_path)
+    model = modelinfo.load(path)
+    specs = modelinfo.inputs(model)
+    data = datasets.load_for(specs, data_path=data_path)
+    for warning in data.warnings:
+        log("warning: " + warning)
+    return ModelSource(path, path.stem, data)
+
+
+def compress(source, specs=None, log=_quiet):
+    return variant_maker.make_variants(source.path, source.dataset,
+                                       specs or variant_maker.default_specs(), log=log)
+
+
+@dataclass
+class BenchRun:
+    device: str
+    started_at: float
+    model_path: str
+    model_sha256: str
+    settings: dict
+    constraints: dict
+    facts: dict = field(default_factory=dict)
+    push: dict = field(default_factory=dict)
+    variants: List[dict] = field(default_factory=list)
+    decision: Optional[dict] = None
+    install: Optional[dict] = None
+    run_id: Optional[int] = None
+    status: str = "measured"
+
+    def to_dict(self):
+        return dict(self.__dict__)
+
+
+def _deployment_name(variant):
+    return "%s-%s" % (variant.name, variant.sha256[:12])
+
+
+def measure(session, source, variants, settings, on_event=_quiet):
+    """Push what the device lacks, have the agent measure every variant; no storing."""
+    device = session.connector.device
+    eval_path, eval_sha = datasets.evaluation_file(source.path, source.dataset,
+                                                   paths.cache_dir() / "data")
+    files = {v.sha256: v.path for v in variants}
+    files[eval_sha] = eval_path
+    on_event(device.name, "push", {"files": len(files)})
+    summary = push.push(session, files)
+    summary.bytes_sent += session.agent_bytes_sent
+    on_event(device.name, "pushed", summary.to_dict())
+    run = BenchRun(device=device.name, started_at=time.time(), model_path=str(source.path),
+                   model_sha256=modelinfo.sha256_file(source.path), settings=settings.to_dict(),
+                   constraints=device.constraints.to_dict(), facts=session.hello.facts,
+                   push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent))
+
+    def relay(kind, data):
+        on_event(device.name, kind, data)
+
+    result = session.call("bench", {"variants": [{"name": v.name, "blob": v.sha256} for v in variants],
+                                    "data_blob": eval_sha, "runtime": device.runtime,
+                                    "settings": settings.to_dict()}, on_event=relay)
+    by_name = {m["variant"]: m for m in result["measurements"]}
+    run.variants = [{"name": v.name, "manifest": v.manifest, "measurement": by_name[v.name]}
+                    for v in variants]
+    return run
+
+
+def install(session, variant, on_event=_quiet):
+    device = session.connector.device
+    push.push(session, {variant.sha256: variant.path})
+    manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    return session.call("install", {"name": _deployment_name(variant), "blob": variant.sha256,
+                                    "manifest": manifest, "runtime": device.runtime,
+                                    "threads": device.threads},
+                        on_event=lambda kind, data: on_event(device.name, kind, data))
+
+
+def deploy(device, source, variants, settings, store=None, do_install=True, on_event=_quiet):
+    """Measure, decide, store, and install the winner. Returns the run.
+
+    Raises ConstraintError (after storing the run) when nothing is feasible, and
+    RemoteError when the winner failed its health check and was rolled back.
+    """
+    store = store or ResultsStore()
+    with AgentSession(for_device(device), agent_bundle.build()) as session:
+        on_event(device.name, "connected", {"python": session.hello.python,
+                                            "agent": session.hello.agent_version})
+        run = measure(session, source, variants, settings, on_event)
+        run.decision = select(run.variants, device.constraints)
+        on_event(device.name, "decision", run.decision)
+        run.run_id = store.save_run(run.to_dict())
+        chosen = run.decision["chosen"]
+        if chosen is None:
+            run.status = "no_feasible_variant"
+            store.set_decision(run.run_id, run.decision, run.status)
+            error = ConstraintError("device '%s': no variant meets the constraints (run #%d; see the reasons above)"
+                                    % (device.name, run.run_id),
+                                    "relax [devices.%s.constraints] or add variants" % device.name)
+            error.run_id = run.run_id
+            raise error
+        if do_install:
+            winner = next(v for v in variants if v.name == chosen)
+            run.install = install(session, winner, on_event)
+            run.status = "installed" if run.install["installed"] else "rolled_back"
+            run.decision["install"] = run.install
+            store.set_decision(run.run_id, run.decision, run.status)
+            if not run.install["installed"]:
+                error = RemoteError("device '%s': %s failed its health check (%s); rolled back to %s"
+                                    % (device.name, chosen, run.install["check"].get("message"),
+                                       run.install["active"] or "nothing"))
+                error.run_id = run.run_id
+                raise error
+    return run
+
+
+def bench(device, source, variants, settings, store=None, on_event=_quiet):
+    """Measure and store, without choosing or installing."""
+    store = store or ResultsStore()
+    with AgentSession(for_device(device), agent_bundle.build()) as session:
+        run = measure(session, source, variants, settings, on_event)
+        run.run_id = store.save_run(run.to_dict())
+    return run
+
+
+def reselect(store, device, run_id=None):
+    """Run selection again on stored results, with the device's current constraints."""
+    stored = store.load_run(run_id=run_id, device=device.name)
+    return stored, select(stored["variants"], device.constraints)
+
+
+def status(device):
+    with AgentSession(for_device(device), agent_bundle.build()) as session:
+        result = session.call("status")
+        result["facts"] = session.hello.facts
+        return result
