@@ -1,0 +1,80 @@
+"""Shared fixtures: isolated host directories, the demo model, fast benchmark settings,
+and the Python 3.8 interpreter the agent must run under."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from edgeshrink.shared.types import BenchSettings
+
+from .models import tiny_convnet
+
+REPO = Path(__file__).resolve().parent.parent
+FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0)
+
+
+def _python38():
+    candidates = [os.environ.get("EDGESHRINK_PY38"), str(REPO / ".venv38" / "bin" / "python")]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def python38():
+    """A Python 3.8 with onnxruntime and numpy: what a JetPack 5 board has."""
+    path = _python38()
+    if path is None:
+        pytest.fail("no Python 3.8 agent environment: run `bash scripts/setup-dev.sh` "
+                    "(creates .venv38 from pyenv's 3.8.18) or set EDGESHRINK_PY38")
+    version = subprocess.run([path, "-c", "import sys; print(sys.version_info[:2])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert version == "(3, 8)", version
+    return path
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory):
+    """One host cache for the whole session (the demo takes about a minute to build).
+
+    EDGESHRINK_TEST_CACHE keeps it across sessions on a developer's machine.
+    """
+    persistent = os.environ.get("EDGESHRINK_TEST_CACHE")
+    path = Path(persistent) if persistent else tmp_path_factory.mktemp("cache")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo(shared_cache):
+    from edgeshrink.host.demo.build import ensure_demo
+
+    return ensure_demo(shared_cache / "demo", log=lambda message: None)
+
+
+@pytest.fixture
+def host_env(tmp_path, shared_cache, monkeypatch):
+    """Per-test results database and device roots; the shared cache for speed."""
+    env = {"EDGESHRINK_CACHE": str(shared_cache), "EDGESHRINK_DB": str(tmp_path / "results.sqlite"),
+           "EDGESHRINK_LOCAL_ROOT": str(tmp_path / "devices"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    return env
+
+
+@pytest.fixture
+def tiny_model(tmp_path):
+    return tiny_convnet(tmp_path / "tiny.onnx")
+
+
+def run_cli(args, env, cwd=None, timeout=600):
+    """The installed console command, as a user runs it."""
+    exe = shutil.which("edgeshrink", path=str(Path(sys.executable).parent)) or "edgeshrink"
+    full_env = dict(os.environ, **env)
+    return subprocess.run([exe] + list(args), capture_output=True, text=True, env=full_env,
+                          cwd=cwd, timeout=timeout)

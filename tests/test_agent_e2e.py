@@ -1,0 +1,136 @@
+"""The real agent zipapp, through the local connector, under the host's Python and 3.8."""
+
+import json
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from edgeshrink.host import agent_bundle, dataset, deploy, push
+from edgeshrink.host.compress import variants
+from edgeshrink.host.connectors.local import LocalConnector
+from edgeshrink.host.inventory import Device
+from edgeshrink.host.session import AgentSession
+from edgeshrink.shared.errors import ProtocolError
+
+from .conftest import FAST
+from .models import tiny_inputs
+
+
+@pytest.fixture(params=["host-python", "python3.8"])
+def agent_python(request):
+    if request.param == "host-python":
+        return sys.executable
+    return request.getfixturevalue("python38")
+
+
+@pytest.fixture
+def tiny_variants(tmp_path, tiny_model):
+    x = tiny_inputs(48)
+    data = dataset.Dataset(inputs={"x": x}, calibration={"x": x}, labels=np.arange(48) % 10, source="test")
+    made = variants.make_variants(tiny_model, data, variants.default_specs(), cache_dir=tmp_path / "cache",
+                                  log=lambda m: None)
+    return deploy.ModelSource(tiny_model, "tiny", data), made
+
+
+def session_for(tmp_path, python, name="board"):
+    device = Device(name=name, root=str(tmp_path / name), python=python)
+    return AgentSession(LocalConnector(device), agent_bundle.build(tmp_path / "agent"))
+
+
+def test_hello_reports_the_board(tmp_path, agent_python):
+    with session_for(tmp_path, agent_python) as session:
+        facts = session.hello.facts
+        assert session.hello.python == facts["python"]
+        assert facts["runtimes"]["onnxruntime"]["available"] is True
+        assert facts["cpu_count"] >= 1 and facts["mem_total_mb"] > 0
+        assert facts["power"]["measured"] is False and facts["power"]["reason"]
+        if agent_python != sys.executable:
+            assert facts["python"].startswith("3.8.")
+
+
+def test_unknown_op_is_an_error_reply_and_the_agent_keeps_serving(tmp_path):
+    with session_for(tmp_path, sys.executable) as session:
+        with pytest.raises(ProtocolError, match="unknown op 'teleport'"):
+            session.call("teleport")
+        assert session.call("ping") == {"pong": True}
+
+
+def test_measure_every_variant_then_push_nothing_again(tmp_path, agent_python, tiny_variants, host_env):
+    source, made = tiny_variants
+    events = []
+    with session_for(tmp_path, agent_python) as session:
+        run = deploy.measure(session, source, made, FAST, on_event=lambda d, k, data: events.append((k, data)))
+        again = push.push(session, {v.sha256: v.path for v in made})
+    assert again.bytes_sent == 0 and again.bytes_skipped == sum(v.path.stat().st_size for v in made)
+    assert run.push["sent"] == len(made) + 1  # the variants and the evaluation file
+    kinds = [k for k, _ in events]
+    assert kinds.count("measurement") == len(made)
+    assert any(k == "progress" and d.get("phase") == "timed" for k, d in events)
+    for v in run.variants:
+        m = v["measurement"]
+        assert m["ok"], m.get("error")
+        lp = m["latency_pass"]
+        lat = lp["latency"]
+        assert lat["n"] == len(lp["samples_ms"]) >= FAST.min_runs
+        assert lat["p50_ms"] <= lat["p90_ms"] <= lat["max_ms"]
+        assert lp["load_ms"] > 0 and lp["first_inference_ms"] > 0 and lp["warmup_runs"] == FAST.warmup_runs
+        assert lp["stop_reason"] in ("min_runs_and_min_time", "max_runs", "max_time")
+        assert lp["runtime_settings"]["intra_op_num_threads"] == 1
+        assert m["memory"]["peak_rss_mb"] >= m["memory"]["baseline_rss_mb"] > 0
+        fid = lp["fidelity"]
+        assert fid["measured"] and fid["samples"] == 48
+        assert 0.0 <= fid["accuracy"] <= 1.0
+    by_name = {v["name"]: v["measurement"]["latency_pass"]["fidelity"] for v in run.variants}
+    assert by_name["fp32"]["identical"] and by_name["fp32"]["top1_agreement"] == 1.0
+    assert by_name["int8-static"]["cosine_mean"] > 0.99
+
+
+def test_a_variant_that_cannot_load_is_reported_not_fatal(tmp_path, tiny_variants, host_env):
+    source, made = tiny_variants
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a model at all")
+    broken = variants.Variant("junk", junk, {"sha256": __import__("hashlib").sha256(junk.read_bytes()).hexdigest(),
+                                             "size_bytes": junk.stat().st_size})
+    with session_for(tmp_path, sys.executable) as session:
+        run = deploy.measure(session, source, [made[0], broken], FAST)
+    results = {v["name"]: v["measurement"] for v in run.variants}
+    assert results["fp32"]["ok"]
+    assert not results["junk"]["ok"] and results["junk"]["error"]["code"] == "model"
+
+
+def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, agent_python, tiny_variants):
+    source, made = tiny_variants
+    good = next(v for v in made if v.name == "int8-static")
+    with session_for(tmp_path, agent_python) as session:
+        first = deploy.install(session, good)
+        assert first["installed"] and first["previous"] is None and first["check"]["ok"]
+        root = session.connector.root
+        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first["active"]
+
+        # A file that passes the transfer checks but is not a runnable model.
+        junk = tmp_path / "corrupt.onnx"
+        junk.write_bytes(good.path.read_bytes()[: good.path.stat().st_size // 2])
+        sha = __import__("hashlib").sha256(junk.read_bytes()).hexdigest()
+        bad = variants.Variant("corrupt", junk, {"sha256": sha, "technique": "fp32"})
+        second = deploy.install(session, bad)
+        assert not second["installed"] and second["rolled_back"]
+        assert second["active"] == first["active"] and second["check"]["code"] == "model"
+        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first["active"]
+        status = session.call("status")
+        assert status["active"] == first["active"]
+        assert status["manifest"]["technique"] == "int8-static"
+        assert not [p for p in os.listdir(root) if p.endswith(".new")]
+
+
+def test_corrupted_upload_is_refused_and_never_becomes_a_blob(tmp_path):
+    with session_for(tmp_path, sys.executable) as session:
+        payload = tmp_path / "payload.bin"
+        payload.write_bytes(b"x" * 1000)
+        session.connector.upload(payload, "incoming/up.part")
+        with pytest.raises(Exception, match="corrupted in transit"):
+            session.call("commit_blob", {"sha256": "0" * 64, "incoming": "up.part"})
+        assert session.call("have_blobs", {"sha256": ["0" * 64]})["missing"] == ["0" * 64]
+        with pytest.raises(ProtocolError, match="not a valid name"):
+            session.call("commit_blob", {"sha256": "0" * 64, "incoming": "../../etc/passwd"})

@@ -1,0 +1,77 @@
+import pytest
+
+from edgeshrink.host import inventory
+from edgeshrink.shared.errors import InventoryError
+
+from .conftest import REPO
+
+
+def write(tmp_path, text):
+    path = tmp_path / "devices.toml"
+    path.write_text(text)
+    return path
+
+
+def test_shipped_devices_file_has_a_valid_local_device():
+    inv = inventory.load(REPO / "devices.toml")
+    local = inv.get("local")
+    assert local.connection == "local"
+    assert local.constraints.max_accuracy_drop == 0.01
+    assert local.constraints.latency_percentile == "p90"
+
+
+def test_full_ssh_device_is_parsed(tmp_path):
+    path = write(tmp_path, """
+[devices.pi4]
+connection = "ssh"
+host = "pi4.local"
+user = "pi"
+port = 2222
+threads = 4
+cpu_affinity = [0, 1, 2, 3]
+tags = ["pi"]
+[devices.pi4.constraints]
+max_latency_ms = 30
+latency_percentile = "p99"
+max_power_w = 5.0
+[devices.pi4.bench]
+min_runs = 200
+max_time_s = 20.0
+""")
+    pi4 = inventory.load(path).get("pi4")
+    assert (pi4.host, pi4.port, pi4.threads) == ("pi4.local", 2222, 4)
+    assert pi4.constraints.max_latency_ms == 30 and pi4.constraints.max_power_w == 5.0
+    settings = pi4.bench_settings()
+    assert settings.min_runs == 200 and settings.threads == 4 and settings.cpu_affinity == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("body, key, words", [
+    ('[devices.b]\nthreads = "four"\n', "threads", "must be an integer"),
+    ('[devices.b]\nthreads = 0\n', "threads", ">= 1"),
+    ('[devices.b]\ncolour = "red"\n', "colour", "not a known device key"),
+    ('[devices.b]\nconnection = "telnet"\n', "connection", "must be one of"),
+    ('[devices.b]\nconnection = "ssh"\n', "host", "required"),
+    ('[devices.b]\nport = 70000\n', "port", "between"),
+    ('[devices.b.constraints]\nmax_latency_ms = "fast"\n', "constraints.max_latency_ms", "non-negative number"),
+    ('[devices.b.constraints]\nmax_accuracy_drop = 2\n', "constraints.max_accuracy_drop", "fraction"),
+    ('[devices.b.constraints]\nlatency_percentile = "p95"\n', "constraints.latency_percentile", "p50"),
+    ('[devices.b.constraints]\nspeed = 1\n', "constraints.speed", "not a known constraint"),
+    ('[devices.b.bench]\nmin_runs = 10\nmax_runs = 5\n', "bench", "min_runs <= max_runs"),
+])
+def test_validation_errors_name_file_device_and_key(tmp_path, body, key, words):
+    path = write(tmp_path, body)
+    with pytest.raises(InventoryError) as caught:
+        inventory.load(path)
+    message = caught.value.one_line()
+    assert str(path) in message and "device 'b'" in message and "'%s'" % key in message
+    assert words in message
+
+
+def test_broken_toml_and_missing_file_and_unknown_device(tmp_path):
+    with pytest.raises(InventoryError, match="not valid TOML"):
+        inventory.load(write(tmp_path, "[devices.x\n"))
+    with pytest.raises(InventoryError, match="not found"):
+        inventory.load(tmp_path / "absent.toml")
+    inv = inventory.load(write(tmp_path, "[devices.a]\n"))
+    with pytest.raises(InventoryError, match=r"no device named 'zz' \(known: a\)"):
+        inv.get("zz")

@@ -1,0 +1,90 @@
+import io
+import json
+import sys
+
+import pytest
+
+from edgeshrink.host.agent_bundle import AgentBundle
+from edgeshrink.host.connectors.local import LocalConnector
+from edgeshrink.host.inventory import Device
+from edgeshrink.host.session import AgentSession
+from edgeshrink.shared import protocol
+from edgeshrink.shared.errors import ConnectError, ModelError, ProtocolError, RemoteError, error_for_code
+
+
+def test_frames_round_trip_and_end_with_newline():
+    frame = protocol.request(3, "bench", {"variants": [{"name": "fp32"}]})
+    data = protocol.encode(frame)
+    assert data.endswith(b"\n") and data.count(b"\n") == 1
+    assert protocol.decode(data) == frame
+
+
+def test_unknown_fields_are_kept_for_the_receiver_to_ignore():
+    line = json.dumps({"type": "result", "id": 1, "data": {}, "future_field": 42}).encode()
+    assert protocol.decode(line)["future_field"] == 42
+
+
+@pytest.mark.parametrize("line", [b"not json\n", b"[1,2]\n", b'{"type":"telepathy"}\n', b"\xff\xfe\n"])
+def test_malformed_frames_are_refused(line):
+    with pytest.raises(protocol.FrameError):
+        protocol.decode(line)
+
+
+def test_frame_cap_applies_to_sending_and_reading():
+    big = protocol.result(1, {"blob": "x" * protocol.FRAME_CAP})
+    with pytest.raises(protocol.FrameError, match="cap"):
+        protocol.encode(big)
+    stream = io.BytesIO(b"x" * (protocol.FRAME_CAP + 10) + b"\n")
+    with pytest.raises(protocol.FrameError, match="cap"):
+        protocol.read_frame(stream)
+
+
+def test_read_frame_end_of_stream_and_truncated_frame():
+    assert protocol.read_frame(io.BytesIO(b"")) is None
+    with pytest.raises(protocol.FrameError, match="ended inside"):
+        protocol.read_frame(io.BytesIO(b'{"type":"hello"'))
+
+
+def test_nan_cannot_be_sent():
+    with pytest.raises(ValueError):
+        protocol.encode(protocol.result(1, {"x": float("nan")}))
+
+
+def test_wire_codes_map_back_to_error_classes():
+    assert isinstance(error_for_code("model", "m"), ModelError)
+    assert isinstance(error_for_code("protocol", "m"), ProtocolError)
+    assert isinstance(error_for_code("no-such-code", "m"), RemoteError)
+
+
+def _fake_agent(tmp_path, body):
+    # A stand-in agent at the transport seam: a script the local connector starts
+    # exactly as it starts the real zipapp.
+    script = tmp_path / "fake.pyz"
+    script.write_text("import sys, json\n" + body)
+    return AgentBundle(path=script, sha256="f" * 64, size=script.stat().st_size)
+
+
+def test_session_refuses_an_agent_with_another_protocol_version(tmp_path):
+    bundle = _fake_agent(tmp_path, "print(json.dumps({'type': 'hello', 'protocol': 99}), flush=True)\n"
+                                   "sys.stdin.read()\n")
+    device = Device(name="fake", root=str(tmp_path / "root"), python=sys.executable)
+    session = AgentSession(LocalConnector(device), bundle)
+    with pytest.raises(ProtocolError, match="protocol 99"):
+        with session:
+            pass
+
+
+def test_session_reports_an_agent_that_dies_before_hello(tmp_path):
+    bundle = _fake_agent(tmp_path, "sys.stderr.write('boom: no runtime here\\n'); sys.exit(3)\n")
+    device = Device(name="fake", root=str(tmp_path / "root"), python=sys.executable)
+    with pytest.raises(ConnectError, match="boom: no runtime here"):
+        with AgentSession(LocalConnector(device), bundle):
+            pass
+
+
+def test_session_times_out_on_a_silent_agent(tmp_path):
+    bundle = _fake_agent(tmp_path, "import time; time.sleep(30)\n")
+    device = Device(name="fake", root=str(tmp_path / "root"), python=sys.executable)
+    with pytest.raises(ConnectError, match="no answer"):
+        with AgentSession(LocalConnector(device), bundle, hello_timeout_s=1):
+            pass
