@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Set up edgeshrink in ./.venv (the host) and, with --test, ./.venv38 (a Python 3.8
+# environment like a JetPack 5 board's, which the tests run the agent under).
+# Safe to run again: it only installs what is missing or changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+with_tests=0
+[ "${1:-}" = "--test" ] && with_tests=1
+
+python=${PYTHON:-python3}
+[ -x .venv/bin/python ] || "$python" -m venv .venv
+# torch is pinned: this exact version has a local CPU wheel; anything else pulls CUDA.
+extras=""
+[ "$with_tests" = 1 ] && extras="[test]"
+.venv/bin/pip install --quiet torch==2.13.0 -e ".${extras}"
+
+if [ "$with_tests" = 1 ]; then
+  if [ ! -x .venv38/bin/python ]; then
+    py38="${EDGESHRINK_PY38_BASE:-}"
+    if [ -z "$py38" ] && command -v pyenv >/dev/null 2>&1; then
+      py38="$(pyenv root)/versions/3.8.18/bin/python3.8"
+    fi
+    if [ -z "$py38" ] || [ ! -x "$py38" ]; then
+      echo "setup: no Python 3.8 found (pyenv's 3.8.18, or set EDGESHRINK_PY38_BASE)" >&2
+      exit 1
+    fi
+    "$py38" -m venv .venv38
+  fi
+  # What a board needs for the agent: a runtime, numpy, psutil. No torch.
+  .venv38/bin/pip install --quiet onnxruntime numpy psutil
+fi
+echo "setup: ready (.venv$([ "$with_tests" = 1 ] && echo ', .venv38'))"

@@ -1,0 +1,135 @@
+"""The console command as a user runs it: real demo model, real agent, real store."""
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from .conftest import REPO, run_cli
+
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
+
+
+@pytest.fixture
+def devices_file(tmp_path):
+    path = tmp_path / "devices.toml"
+    path.write_text((REPO / "devices.toml").read_text())
+    return path
+
+
+def cli(host_env, devices_file, *args):
+    return run_cli(["--devices", str(devices_file)] + list(args), host_env)
+
+
+def runs_in(db):
+    if not os.path.exists(db):
+        return 0
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devices_file):
+    first = cli(host_env, devices_file, "deploy", "--device", "local", *FAST_FLAGS)
+    assert first.returncode == 0, first.stderr
+    assert "Decision: " in first.stdout and "Installed" in first.stdout
+    for name in ("fp32", "fp16", "int8-dynamic", "int8-static"):
+        assert name in first.stdout
+    assert "pushed 5 file(s)" in first.stderr
+
+    second = cli(host_env, devices_file, "deploy", "--device", "local", "--json", *FAST_FLAGS)
+    assert second.returncode == 0, second.stderr
+    assert "compress:" not in second.stderr  # every variant came from the cache
+    run = json.loads(second.stdout)
+    assert run["push"]["bytes_sent"] == 0 and run["push"]["skipped"] == 5
+    decision = run["decision"]
+    assert decision["chosen"] in {v["name"] for v in run["variants"]}
+    assert decision["install"]["installed"] is True
+    fp32 = next(v for v in run["variants"] if v["name"] == "fp32")
+    accuracy = fp32["measurement"]["latency_pass"]["fidelity"]["accuracy"]
+    assert accuracy > 0.9  # the demo really learned the digits
+    assert len(fp32["measurement"]["latency_pass"]["samples_ms"]) >= 20
+    assert run["facts"]["runtimes"]["onnxruntime"]["available"]
+    assert runs_in(host_env["EDGESHRINK_DB"]) == 2
+
+    status = cli(host_env, devices_file, "status", "--device", "local", "--json")
+    assert status.returncode == 0, status.stderr
+    assert json.loads(status.stdout)["active"].startswith(decision["chosen"] + "-")
+
+    # The stored run can be decided again; a stricter device then has no feasible variant.
+    devices_file.write_text(devices_file.read_text().replace("max_latency_ms = 100.0", "max_latency_ms = 0.001"))
+    strict = cli(host_env, devices_file, "select", "--device", "local")
+    assert strict.returncode == 9
+    assert "no variant" in strict.stderr and "infeasible: p90" in strict.stdout
+
+
+def test_no_feasible_variant_exits_9_stores_the_run_and_installs_nothing(demo, host_env, devices_file):
+    devices_file.write_text(devices_file.read_text().replace("max_model_size_mb = 64.0", "max_model_size_mb = 0.1"))
+    result = cli(host_env, devices_file, "deploy", "--device", "local", *FAST_FLAGS)
+    assert result.returncode == 9, result.stderr
+    assert "no variant meets the constraints" in result.stderr
+    assert result.stdout.count("file size") == 4 and "Installed" not in result.stdout
+    assert runs_in(host_env["EDGESHRINK_DB"]) == 1
+    status = cli(host_env, devices_file, "status", "--device", "local", "--json")
+    assert json.loads(status.stdout)["active"] is None
+
+
+@pytest.mark.parametrize("case, expected_code, words", [
+    ("unknown-device", 3, "no device named 'pi9'"),
+    ("broken-devices", 3, "not valid TOML"),
+    ("missing-model", 8, "model file not found"),
+    ("corrupt-model", 8, "is not a valid ONNX model"),
+    ("bad-settings", 2, "min_runs <= max_runs"),
+])
+def test_bad_input_is_one_line_with_an_exit_code_and_touches_nothing(tmp_path, host_env, devices_file,
+                                                                      case, expected_code, words):
+    model_args = []
+    device = "local"
+    extra = []
+    if case == "unknown-device":
+        device = "pi9"
+    elif case == "broken-devices":
+        devices_file.write_text("[devices.local\nthreads = 1\n")
+    elif case == "missing-model":
+        model_args = [str(tmp_path / "nope.onnx")]
+    elif case == "corrupt-model":
+        corrupt = tmp_path / "corrupt.onnx"
+        corrupt.write_bytes(b"\x08\x07" + os.urandom(200))
+        model_args = [str(corrupt)]
+    elif case == "bad-settings":
+        from .models import tiny_convnet
+
+        model_args = [str(tiny_convnet(tmp_path / "tiny.onnx"))]
+        extra = ["--min-runs", "50", "--max-runs", "10"]
+    result = cli(host_env, devices_file, "deploy", *model_args, "--device", device, *extra)
+    assert result.returncode == expected_code, (result.stdout, result.stderr)
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("edgeshrink: error:")]
+    assert len(error_lines) == 1 and words in error_lines[0]
+    assert "Traceback" not in result.stderr
+    assert not os.path.exists(host_env["EDGESHRINK_DB"])       # results store untouched
+    assert not os.path.exists(host_env["EDGESHRINK_LOCAL_ROOT"])  # device untouched
+
+
+def test_third_party_model_without_data_warns_and_measures_fidelity(tmp_path, host_env, devices_file):
+    from .models import tiny_convnet
+
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    result = cli(host_env, devices_file, "deploy", str(model), "--device", "local", "--json", *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    assert "synthetic inputs" in result.stderr
+    run = json.loads(result.stdout)
+    fid = next(v for v in run["variants"] if v["name"] == "int8-static")["measurement"]["latency_pass"]["fidelity"]
+    assert fid["measured"] and "accuracy" not in fid and fid["cosine_mean"] > 0.99
+    assert any("top-1 disagreement" in note for note in run["decision"]["notes"])
+
+
+def test_compress_and_devices_list(tmp_path, host_env, devices_file):
+    from .models import tiny_convnet
+
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    result = cli(host_env, devices_file, "compress", str(model), "--json")
+    assert result.returncode == 0, result.stderr
+    names = [v["name"] for v in json.loads(result.stdout)["variants"]]
+    assert names == ["fp32", "fp16", "int8-dynamic", "int8-static"]
+    listing = cli(host_env, devices_file, "devices", "list", "--json")
+    assert json.loads(listing.stdout)["local"]["connection"] == "local"
