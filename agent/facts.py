@@ -6,6 +6,7 @@ import socket
 import sys
 
 from . import AGENT_VERSION, backends
+from .backends.probing import probe_distribution
 from .sensors import POWER_NOT_MEASURED, Sensors
 
 
@@ -35,11 +36,9 @@ def _board_model():
 
 
 def _module_version(name):
-    try:
-        module = __import__(name)
-        return getattr(module, "__version__", "unknown")
-    except Exception:
-        return None
+    # Metadata only: importing numpy just to report its version would cost the idle agent RSS.
+    probe = probe_distribution(name, name)
+    return probe.get("version") if probe["available"] else None
 
 
 def collect(root):

@@ -133,7 +133,7 @@ class Child:
     def memory_pass(self, settings):
         data = Data(self.job.get("data_path"))
         # Import the runtime first: its own footprint belongs to the baseline, not the model.
-        backends.get(self.job.get("runtime", "onnxruntime")).probe()
+        backends.get(self.job.get("runtime", "onnxruntime")).preload()
         baseline = rss_mb()
         runner, load_ms = self.load(settings)
         feeds = probe_feeds(data, runner.input_specs())

@@ -125,6 +125,19 @@ def _prepare(model, data, reduce_range, device_name=None):
     return device, source, variants
 
 
+def _show_run(stored, device_name, as_json, with_decision):
+    if as_json:
+        _emit_json(stored)
+        return
+    decision = stored["decision"] if with_decision else None
+    render.out.print(render.results_table(stored["variants"], decision,
+                                          "Run #%d on %s" % (stored["id"], device_name)))
+    if decision:
+        render.decision_view(decision)
+        if decision.get("install"):
+            render.install_view(decision["install"], device_name)
+
+
 @command(app)
 def compress(model: Optional[Path] = ModelArg, data: Optional[Path] = DataOpt,
              reduce_range: bool = ReduceRangeOpt, as_json: bool = JsonOpt):
@@ -159,15 +172,7 @@ def deploy(model: Optional[Path] = ModelArg, device: str = DeviceOpt, data: Opti
             failure, run_id = exc, getattr(exc, "run_id", None)
     if run_id is None:
         raise failure
-    stored = store.load_run(run_id=run_id)
-    if as_json:
-        _emit_json(stored)
-    else:
-        render.out.print(render.results_table(stored["variants"], stored["decision"],
-                                              "Run #%d on %s" % (stored["id"], target.name)))
-        render.decision_view(stored["decision"])
-        if stored["decision"].get("install"):
-            render.install_view(stored["decision"]["install"], target.name)
+    _show_run(store.load_run(run_id=run_id), target.name, as_json, with_decision=True)
     if failure is not None:
         raise failure
 
@@ -185,12 +190,7 @@ def bench(model: Optional[Path] = ModelArg, device: str = DeviceOpt, data: Optio
     store = ResultsStore(state.db)
     with render.LiveProgress() as live:
         run = jobs.bench(target, source, variants, settings, store, on_event=live)
-    stored = store.load_run(run_id=run.run_id)
-    if as_json:
-        _emit_json(stored)
-    else:
-        render.out.print(render.results_table(stored["variants"], None,
-                                              "Run #%d on %s" % (stored["id"], target.name)))
+    _show_run(store.load_run(run_id=run.run_id), target.name, as_json, with_decision=False)
 
 
 @command(app, "select")

@@ -76,9 +76,24 @@ def _deployment_name(variant):
     return "%s-%s" % (variant.name, variant.sha256[:12])
 
 
+def require_runtime(session):
+    """Refuse early, with what to install, when the board lacks the device's runtime."""
+    device = session.connector.device
+    probe = session.hello.facts.get("runtimes", {}).get(device.runtime)
+    if probe is None:
+        raise RemoteError("device '%s': the agent does not know runtime '%s' (it knows: %s)"
+                          % (device.name, device.runtime, ", ".join(session.hello.facts.get("runtimes", {}))))
+    if not probe.get("available"):
+        raise RemoteError("device '%s': %s for %s on the device" % (
+            device.name, probe.get("reason", device.runtime + " is missing"),
+            session.hello.facts.get("python_executable", "its Python")),
+            "install it there: %s" % probe.get("install_hint", "pip install " + device.runtime))
+
+
 def measure(session, source, variants, settings, on_event=_quiet):
     """Push what the device lacks, have the agent measure every variant; no storing."""
     device = session.connector.device
+    require_runtime(session)
     eval_path, eval_sha = datasets.evaluation_file(source.path, source.dataset,
                                                    paths.cache_dir() / "data")
     files = {v.sha256: v.path for v in variants}
@@ -106,6 +121,7 @@ def measure(session, source, variants, settings, on_event=_quiet):
 
 def install(session, variant, on_event=_quiet):
     device = session.connector.device
+    require_runtime(session)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return session.call("install", {"name": _deployment_name(variant), "blob": variant.sha256,

@@ -1,7 +1,7 @@
 """The real agent zipapp, through the local connector, under the host's Python and 3.8."""
 
-import json
 import os
+import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +12,7 @@ from edgeshrink.host.compress import variants
 from edgeshrink.host.connectors.local import LocalConnector
 from edgeshrink.host.inventory import Device
 from edgeshrink.host.session import AgentSession
-from edgeshrink.shared.errors import ProtocolError
+from edgeshrink.shared.errors import ProtocolError, RemoteError
 
 from .conftest import FAST
 from .models import tiny_inputs
@@ -134,3 +134,17 @@ def test_corrupted_upload_is_refused_and_never_becomes_a_blob(tmp_path):
         assert session.call("have_blobs", {"sha256": ["0" * 64]})["missing"] == ["0" * 64]
         with pytest.raises(ProtocolError, match="not a valid name"):
             session.call("commit_blob", {"sha256": "0" * 64, "incoming": "../../etc/passwd"})
+
+
+def test_a_board_without_the_runtime_is_told_what_to_install(tmp_path, python38, tiny_variants, host_env):
+    # pyenv's bare 3.8 interpreter: a real Python with no onnxruntime, like a fresh board.
+    bare = subprocess.run([python38, "-c", "import sys; print(sys.base_prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip() + "/bin/python3.8"
+    source, made = tiny_variants
+    with session_for(tmp_path, bare) as session:
+        probe = session.hello.facts["runtimes"]["onnxruntime"]
+        assert probe["available"] is False and "pip install onnxruntime" in probe["install_hint"]
+        with pytest.raises(RemoteError, match="onnxruntime is not installed") as caught:
+            deploy.measure(session, source, made, FAST)
+        assert "pip install onnxruntime" in caught.value.one_line()
+    assert not list((tmp_path / "board" / "blobs").iterdir())  # nothing was pushed

@@ -1,6 +1,7 @@
 """ONNX Runtime, CPU execution provider, with explicit thread settings."""
 
 from ...shared.errors import ModelError, RemoteError
+from .probing import probe_distribution
 
 # ONNX tensor type strings as onnxruntime reports them -> numpy dtype names.
 _ORT_TO_NUMPY = {
@@ -14,14 +15,13 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def probe(self):
-        try:
-            import onnxruntime
-        except Exception as exc:  # an ImportError, or a broken wheel's OSError
-            return {"available": False,
-                    "reason": "onnxruntime is not importable: %s" % exc,
-                    "install_hint": "pip install onnxruntime numpy"}
-        return {"available": True, "version": onnxruntime.__version__,
-                "providers": onnxruntime.get_available_providers()}
+        """Installed or not, and which version, without importing it: an idle agent
+        should not hold a runtime's tens of MiB (providers are recorded per run)."""
+        return probe_distribution("onnxruntime", "onnxruntime")
+
+    def preload(self):
+        """Import the runtime, so a memory baseline includes its own footprint."""
+        import onnxruntime  # noqa: F401
 
     def load(self, path, threads):
         try:
