@@ -22,7 +22,6 @@ def deploy(env):
 
 def main():
     scratch = isolated_home()
-    from edgeshrink.host import paths
     from edgeshrink.host.demo.build import ensure_demo
 
     demo = ensure_demo(log=lambda m: None)  # trained once; copied into the cold cache below

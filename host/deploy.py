@@ -8,7 +8,7 @@ store, so bad input changes nothing. Progress goes to an ``on_event`` callback
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import List, Optional
 
 from ..shared.errors import ConstraintError, RemoteError
 from . import agent_bundle, dataset as datasets, modelinfo, paths, push

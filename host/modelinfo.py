@@ -123,7 +123,6 @@ def multiply_adds(model):
             total += _prod(out) * _prod(weight[1:])
         elif node.op_type in _MATMUL_OPS and node.op_type != "MatMulNBits":
             a_index = 0
-            b_index = 3 if node.op_type == "QLinearMatMul" else 1
             a, out = shapes.get(node.input[a_index]), shapes.get(node.output[0])
             if not a or not out:
                 return None
