@@ -29,6 +29,11 @@ class Device:
     user: Optional[str] = None
     port: Optional[int] = None
     identity_file: Optional[str] = None
+    known_hosts: Optional[str] = None   # default: ~/.ssh/config's UserKnownHostsFile, then ~/.ssh/known_hosts
+    ssh_config: Optional[str] = None    # default: $EDGESHRINK_SSH_CONFIG, then ~/.ssh/config
+    proxy_jump: Optional[str] = None    # [user@]host[:port][,...], as ssh -J
+    connect_timeout_s: float = 10.0
+    retries: int = 3                    # connection attempts for transient failures
     root: Optional[str] = None          # the agent's root on the board
     python: Optional[str] = None        # interpreter that runs the agent there
     runtime: str = "onnxruntime"
@@ -53,6 +58,11 @@ _DEVICE_KEYS = {
     "user": (str, "a user name"),
     "port": (int, "a port number"),
     "identity_file": (str, "a path to a private key"),
+    "known_hosts": (str, "a path to a known_hosts file"),
+    "ssh_config": (str, "a path to an SSH config file"),
+    "proxy_jump": (str, "[user@]host[:port], comma-separated for several hops"),
+    "connect_timeout_s": (float, "a number of seconds > 0"),
+    "retries": (int, "an integer >= 1"),
     "root": (str, "a directory path on the device"),
     "python": (str, "a Python interpreter path or name"),
     "runtime": (str, "a runtime name, e.g. onnxruntime"),
@@ -132,6 +142,10 @@ def _device(path, name, table):
         where.fail("host", "is required for an ssh device")
     if values.get("threads", 1) < 1:
         where.fail("threads", "must be an integer >= 1")
+    if values.get("retries", 1) < 1:
+        where.fail("retries", "must be an integer >= 1")
+    if values.get("connect_timeout_s", 1) <= 0:
+        where.fail("connect_timeout_s", "must be a number of seconds > 0")
     if "port" in values and not 0 < values["port"] < 65536:
         where.fail("port", "must be between 1 and 65535")
     for key in ("cpu_affinity",):

@@ -3,10 +3,13 @@
 from ...shared.errors import InventoryError
 
 
-def for_device(device):
+def for_device(device, accept_new_host_key=False):
     if device.connection == "local":
         from .local import LocalConnector
 
         return LocalConnector(device)
-    raise InventoryError("device '%s': the '%s' connection is not available in this version"
-                         % (device.name, device.connection))
+    if device.connection == "ssh":
+        from .ssh import SshConnector
+
+        return SshConnector(device, accept_new_host_key=accept_new_host_key)
+    raise InventoryError("device '%s': unknown connection '%s'" % (device.name, device.connection))
