@@ -52,8 +52,8 @@ def measure_variant(root, request_id, variant, data_path, runtime, settings, sen
     def relay(frame):
         send_event(request_id, frame["kind"], frame["data"])
 
-    measurement = {"variant": variant["name"], "blob": variant["blob"], "ok": True}
     started = time.time()
+    measurement = {"variant": variant["name"], "blob": variant["blob"], "ok": True, "started_at": started}
     try:
         # Memory first, in its own process: nothing else has warmed or grown it.
         memory = dict(job, mode="memory")
@@ -67,5 +67,6 @@ def measure_variant(root, request_id, variant, data_path, runtime, settings, sen
         # One variant failing to load or run is a result about that variant, not the run.
         measurement.update(ok=False, error={"code": exc.code, "message": exc.message})
     measurement["power"] = dict(POWER_NOT_MEASURED)
-    measurement["wall_s"] = round(time.time() - started, 3)
+    measurement["finished_at"] = time.time()
+    measurement["wall_s"] = round(measurement["finished_at"] - started, 3)
     return measurement

@@ -41,6 +41,44 @@ def _module_version(name):
     return probe.get("version") if probe["available"] else None
 
 
+def _read(path):
+    try:
+        with open(path) as handle:
+            return handle.read().strip()
+    except OSError:
+        return None
+
+
+def cgroup_limits(proc_cgroup="/proc/self/cgroup", mount="/sys/fs/cgroup"):
+    """CPU (cores) and memory (MiB) limits of this process's cgroup, v1 or v2.
+
+    A board in a container, or a simulated one, is smaller than /proc/cpuinfo says;
+    the results must say so. Absent keys mean no limit was found.
+    """
+    limits = {}
+    text = _read(proc_cgroup)
+    for line in (text or "").splitlines():
+        _, controllers, path = line.split(":", 2)
+        names = controllers.split(",") if controllers else []
+        if not names:  # cgroup v2: one unified hierarchy
+            cpu_max = (_read(mount + path + "/cpu.max") or "max").split()
+            if cpu_max[0] != "max" and len(cpu_max) == 2:
+                limits["cpu_cores"] = round(int(cpu_max[0]) / float(cpu_max[1]), 3)
+            memory = _read(mount + path + "/memory.max")
+            if memory and memory != "max":
+                limits["memory_mb"] = round(int(memory) / 2 ** 20, 1)
+        if "cpu" in names:
+            folder = mount + "/" + controllers + path
+            quota, period = _read(folder + "/cpu.cfs_quota_us"), _read(folder + "/cpu.cfs_period_us")
+            if quota and period and int(quota) > 0:
+                limits["cpu_cores"] = round(int(quota) / float(period), 3)
+        if "memory" in names:
+            memory = _read(mount + "/" + controllers + path + "/memory.limit_in_bytes")
+            if memory and int(memory) < 2 ** 60:  # v1 reports "unlimited" as a huge number
+                limits["memory_mb"] = round(int(memory) / 2 ** 20, 1)
+    return limits
+
+
 def collect(root):
     statvfs = os.statvfs(root) if os.path.isdir(root) else None
     snapshot = Sensors().snapshot()
@@ -53,6 +91,7 @@ def collect(root):
         "cpu_model": _first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
         "cpu_count": os.cpu_count(),
         "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "limits": cgroup_limits(),
         "mem_total_mb": _meminfo_mb("MemTotal"),
         "mem_available_mb": _meminfo_mb("MemAvailable"),
         "disk_free_mb": round(statvfs.f_bavail * statvfs.f_frsize / 2 ** 20, 1) if statvfs else None,

@@ -13,13 +13,14 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
 from ..shared.errors import ConstraintError, EdgeshrinkError, UsageError
 from . import deploy as jobs
-from . import inventory, paths, render
+from . import board_check, board_setup, fleet, inventory, paths, render
+from .connectors import hostkeys, ssh_target
 from .compress import variants as variant_maker
 from .store import ResultsStore
 
@@ -83,6 +84,13 @@ MinRunsOpt = typer.Option(None, "--min-runs", help="Fewest timed runs per varian
 MaxRunsOpt = typer.Option(None, "--max-runs", help="Most timed runs per variant.")
 MinTimeOpt = typer.Option(None, "--min-time", help="Time floor per variant, seconds.")
 MaxTimeOpt = typer.Option(None, "--max-time", help="Time ceiling per variant, seconds.")
+DevicesOpt = typer.Option(None, "--device", "-d", help="Device name from devices.toml (repeatable).")
+TagOpt = typer.Option(None, "--tag", "-t", help="Every device with this tag (repeatable).")
+ParallelOpt = typer.Option(fleet.DEFAULT_PARALLEL, "--parallel", min=1, help="Devices measured at once.")
+AcceptNewOpt = typer.Option(False, "--accept-new-host-key",
+                            help="Record an unknown SSH host key instead of refusing (never a changed one).")
+LockTimeoutOpt = typer.Option(600.0, "--lock-timeout",
+                              help="Seconds to wait while another run holds the device.")
 
 
 @app.callback()
@@ -117,12 +125,10 @@ def _emit_json(payload):
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def _prepare(model, data, reduce_range, device_name=None):
-    """Validate the device and the model before anything is compressed or sent."""
-    device = _device(device_name) if device_name else None
+def _prepare(model, data, reduce_range):
+    """Validate and compress the model before anything is sent anywhere."""
     source = jobs.resolve_model(model, data, log=_log)
-    variants = jobs.compress(source, variant_maker.default_specs(reduce_range), log=_log)
-    return device, source, variants
+    return source, jobs.compress(source, variant_maker.default_specs(reduce_range), log=_log)
 
 
 def _show_run(stored, device_name, as_json, with_decision):
@@ -142,7 +148,7 @@ def _show_run(stored, device_name, as_json, with_decision):
 def compress(model: Optional[Path] = ModelArg, data: Optional[Path] = DataOpt,
              reduce_range: bool = ReduceRangeOpt, as_json: bool = JsonOpt):
     """Make the variants of a model (cached: unchanged inputs are not compressed twice)."""
-    _, source, variants = _prepare(model, data, reduce_range)
+    source, variants = _prepare(model, data, reduce_range)
     if as_json:
         _emit_json({"model": str(source.path), "variants": [
             {"name": v.name, "path": str(v.path), "cached": v.cached, "manifest": v.manifest} for v in variants]})
@@ -150,47 +156,97 @@ def compress(model: Optional[Path] = ModelArg, data: Optional[Path] = DataOpt,
         render.out.print(render.variants_table(variants, "Variants of %s" % source.name))
 
 
+def _fleet(device, tag, parallel, job):
+    """Run ``job(target)`` on every selected device with a live view; returns the outcomes."""
+    targets = inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
+    with render.LiveProgress() as live:
+        return targets, fleet.run(targets, lambda target: job(target, live), parallel)
+
+
+def _report(targets, outcomes, as_json, with_decision):
+    """Show each device's stored run (or its error); fail with the first failing device's code."""
+    store = ResultsStore(state.db)
+    shown = []
+    for outcome in outcomes:
+        run_id = outcome.result.run_id if outcome.ok else getattr(outcome.error, "run_id", None)
+        stored = store.load_run(run_id=run_id) if run_id is not None else None
+        shown.append((outcome, stored))
+    if len(targets) == 1:
+        outcome, stored = shown[0]
+        if stored is None:
+            raise outcome.error
+        _show_run(stored, outcome.device, as_json, with_decision)
+        if outcome.error is not None:
+            raise outcome.error
+        return
+    if as_json:
+        _emit_json({"devices": [{"device": o.device, "run": stored,
+                                 "error": None if o.ok else {"code": o.error.code, "message": o.error.one_line(),
+                                                             "exit_code": o.error.exit_code}}
+                                for o, stored in shown]})
+    else:
+        for outcome, stored in shown:
+            if stored is not None:
+                _show_run(stored, outcome.device, False, with_decision)
+        render.out.print(render.fleet_table(shown))
+    for outcome, _ in shown:
+        if outcome.error is not None:
+            render.err.print("edgeshrink: error: %s" % outcome.error.one_line(), markup=False,
+                             highlight=False, soft_wrap=True)
+    code = fleet.exit_code(outcomes)
+    if code:
+        raise typer.Exit(code)
+
+
+def _options(accept_new_host_key, lock_timeout):
+    return jobs.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout)
+
+
 @command(app)
-def deploy(model: Optional[Path] = ModelArg, device: str = DeviceOpt, data: Optional[Path] = DataOpt,
+def deploy(model: Optional[Path] = ModelArg, device: Optional[List[str]] = DevicesOpt,
+           tag: Optional[List[str]] = TagOpt, data: Optional[Path] = DataOpt,
            reduce_range: bool = ReduceRangeOpt,
            no_install: bool = typer.Option(False, "--no-install", help="Decide but do not install."),
            threads: Optional[int] = ThreadsOpt, min_runs: Optional[int] = MinRunsOpt,
            max_runs: Optional[int] = MaxRunsOpt, min_time: Optional[float] = MinTimeOpt,
-           max_time: Optional[float] = MaxTimeOpt,
+           max_time: Optional[float] = MaxTimeOpt, parallel: int = ParallelOpt,
+           accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
            as_json: bool = JsonOpt):
-    """Compress, measure every variant on the device, choose the best, install it."""
-    target, source, variants = _prepare(model, data, reduce_range, device)
-    settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
+    """Compress, measure every variant on the device(s), choose the best, install it."""
+    inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
+    source, variants = _prepare(model, data, reduce_range)
     store = ResultsStore(state.db)
-    failure, run_id = None, None
-    with render.LiveProgress() as live:
-        try:
-            run_id = jobs.deploy(target, source, variants, settings, store, not no_install,
-                                 on_event=live).run_id
-        except EdgeshrinkError as exc:
-            # Errors raised after the decision was stored carry the run: show it, then fail.
-            failure, run_id = exc, getattr(exc, "run_id", None)
-    if run_id is None:
-        raise failure
-    _show_run(store.load_run(run_id=run_id), target.name, as_json, with_decision=True)
-    if failure is not None:
-        raise failure
+    options = _options(accept_new_host_key, lock_timeout)
+
+    def job(target, live):
+        settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
+        return jobs.deploy(target, source, variants, settings, store, not no_install, live, options)
+
+    targets, outcomes = _fleet(device, tag, parallel, job)
+    _report(targets, outcomes, as_json, with_decision=True)
 
 
 @command(app)
-def bench(model: Optional[Path] = ModelArg, device: str = DeviceOpt, data: Optional[Path] = DataOpt,
+def bench(model: Optional[Path] = ModelArg, device: Optional[List[str]] = DevicesOpt,
+          tag: Optional[List[str]] = TagOpt, data: Optional[Path] = DataOpt,
           reduce_range: bool = ReduceRangeOpt,
           threads: Optional[int] = ThreadsOpt, min_runs: Optional[int] = MinRunsOpt,
           max_runs: Optional[int] = MaxRunsOpt, min_time: Optional[float] = MinTimeOpt,
-          max_time: Optional[float] = MaxTimeOpt,
+          max_time: Optional[float] = MaxTimeOpt, parallel: int = ParallelOpt,
+          accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
           as_json: bool = JsonOpt):
-    """Measure every variant on the device and store the results (no install)."""
-    target, source, variants = _prepare(model, data, reduce_range, device)
-    settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
+    """Measure every variant on the device(s) and store the results (no install)."""
+    inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
+    source, variants = _prepare(model, data, reduce_range)
     store = ResultsStore(state.db)
-    with render.LiveProgress() as live:
-        run = jobs.bench(target, source, variants, settings, store, on_event=live)
-    _show_run(store.load_run(run_id=run.run_id), target.name, as_json, with_decision=False)
+    options = _options(accept_new_host_key, lock_timeout)
+
+    def job(target, live):
+        settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
+        return jobs.bench(target, source, variants, settings, store, live, options)
+
+    targets, outcomes = _fleet(device, tag, parallel, job)
+    _report(targets, outcomes, as_json, with_decision=False)
 
 
 @command(app, "select")
@@ -211,10 +267,10 @@ def select_cmd(device: str = DeviceOpt,
 
 
 @command(app)
-def status(device: str = DeviceOpt, as_json: bool = JsonOpt):
+def status(device: str = DeviceOpt, accept_new_host_key: bool = AcceptNewOpt, as_json: bool = JsonOpt):
     """Show what is installed and active on a device."""
     target = _device(device)
-    result = jobs.status(target)
+    result = jobs.status(target, _options(accept_new_host_key, 600.0))
     if as_json:
         _emit_json(result)
     else:
@@ -231,6 +287,51 @@ def devices_list(as_json: bool = JsonOpt):
                     for name, d in inv.devices.items()})
     else:
         render.out.print(render.devices_table(inv))
+
+
+@command(devices_app, "trust")
+def devices_trust(device: str = typer.Argument(..., help="Device name from devices.toml.")):
+    """Record a board's SSH host key in known_hosts (refuses if a different key is recorded)."""
+    target = _device(device)
+    if target.connection != "ssh":
+        render.out.print("%s is a %s device: it has no host key to trust" % (device, target.connection))
+        return
+    ssh = ssh_target.for_device(target)
+    status_text, kind, print_ = hostkeys.trust(device, ssh, target.connect_timeout_s)
+    render.out.print("%s: %s %s %s for %s in %s" % (device, status_text, kind, print_, ssh.key_name, ssh.known_hosts))
+
+
+@command(devices_app, "check")
+def devices_check(device: Optional[List[str]] = typer.Argument(None, help="Devices (default: all)."),
+                  tag: Optional[List[str]] = TagOpt, parallel: int = ParallelOpt,
+                  accept_new_host_key: bool = AcceptNewOpt, as_json: bool = JsonOpt):
+    """Reachability, auth, Python, runtimes, free disk and RAM, agent version, per device."""
+    inv = inventory.load(paths.devices_file(state.devices_file))
+    targets = inv.select(device or [], tag or []) if (device or tag) else [d for _, d in sorted(inv.devices.items())]
+    options = _options(accept_new_host_key, 600.0)
+    outcomes = fleet.run(targets, lambda target: board_check.check(target, options), parallel)
+    rows = []
+    for outcome in outcomes:
+        row = outcome.result if outcome.ok else dict(getattr(outcome.error, "row", {}) or {}, device=outcome.device)
+        row["ok"] = outcome.ok
+        row["problem"] = None if outcome.ok else outcome.error.one_line()
+        rows.append(row)
+    if as_json:
+        _emit_json({"devices": rows})
+    else:
+        render.out.print(render.check_table(rows))
+    code = fleet.exit_code(outcomes)
+    if code:
+        raise typer.Exit(code)
+
+
+@command(devices_app, "setup")
+def devices_setup(device: str = typer.Argument(..., help="Device name from devices.toml.")):
+    """Create a venv under the device root and install the pinned runtime into it."""
+    result = board_setup.setup(_device(device), log=_log)
+    render.out.print("%s: onnxruntime %s ready in %s" % (device, result["onnxruntime"], result["venv"]))
+    if result["note"]:
+        render.out.print("note: " + result["note"])
 
 
 def entry():

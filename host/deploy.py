@@ -24,6 +24,20 @@ def _quiet(*args, **kwargs):
 
 
 @dataclass
+class ConnectOptions:
+    """How to reach and share a device: host key policy, how long to wait for its lock."""
+
+    accept_new_host_key: bool = False
+    lock_timeout_s: float = 600.0
+
+
+def open_session(device, options=None):
+    options = options or ConnectOptions()
+    return AgentSession(for_device(device, accept_new_host_key=options.accept_new_host_key),
+                        agent_bundle.build())
+
+
+@dataclass
 class ModelSource:
     path: Path
     name: str
@@ -87,10 +101,11 @@ def require_runtime(session):
         raise RemoteError("device '%s': %s for %s on the device" % (
             device.name, probe.get("reason", device.runtime + " is missing"),
             session.hello.facts.get("python_executable", "its Python")),
-            "install it there: %s" % probe.get("install_hint", "pip install " + device.runtime))
+            "run `edgeshrink devices setup %s`, or on the board: %s"
+            % (device.name, probe.get("install_hint", "pip install " + device.runtime)))
 
 
-def measure(session, source, variants, settings, on_event=_quiet):
+def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0):
     """Push what the device lacks, have the agent measure every variant; no storing."""
     device = session.connector.device
     require_runtime(session)
@@ -112,35 +127,37 @@ def measure(session, source, variants, settings, on_event=_quiet):
 
     result = session.call("bench", {"variants": [{"name": v.name, "blob": v.sha256} for v in variants],
                                     "data_blob": eval_sha, "runtime": device.runtime,
-                                    "settings": settings.to_dict()}, on_event=relay)
+                                    "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s},
+                          on_event=relay)
     by_name = {m["variant"]: m for m in result["measurements"]}
     run.variants = [{"name": v.name, "manifest": v.manifest, "measurement": by_name[v.name]}
                     for v in variants]
     return run
 
 
-def install(session, variant, on_event=_quiet):
+def install(session, variant, on_event=_quiet, lock_timeout_s=600.0):
     device = session.connector.device
     require_runtime(session)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return session.call("install", {"name": _deployment_name(variant), "blob": variant.sha256,
                                     "manifest": manifest, "runtime": device.runtime,
-                                    "threads": device.threads},
+                                    "threads": device.threads, "lock_timeout_s": lock_timeout_s},
                         on_event=lambda kind, data: on_event(device.name, kind, data))
 
 
-def deploy(device, source, variants, settings, store=None, do_install=True, on_event=_quiet):
+def deploy(device, source, variants, settings, store=None, do_install=True, on_event=_quiet, options=None):
     """Measure, decide, store, and install the winner. Returns the run.
 
     Raises ConstraintError (after storing the run) when nothing is feasible, and
     RemoteError when the winner failed its health check and was rolled back.
     """
     store = store or ResultsStore()
-    with AgentSession(for_device(device), agent_bundle.build()) as session:
+    options = options or ConnectOptions()
+    with open_session(device, options) as session:
         on_event(device.name, "connected", {"python": session.hello.python,
                                             "agent": session.hello.agent_version})
-        run = measure(session, source, variants, settings, on_event)
+        run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
         run.decision = select(run.variants, device.constraints)
         on_event(device.name, "decision", run.decision)
         run.run_id = store.save_run(run.to_dict())
@@ -155,7 +172,7 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
             raise error
         if do_install:
             winner = next(v for v in variants if v.name == chosen)
-            run.install = install(session, winner, on_event)
+            run.install = install(session, winner, on_event, options.lock_timeout_s)
             run.status = "installed" if run.install["installed"] else "rolled_back"
             run.decision["install"] = run.install
             store.set_decision(run.run_id, run.decision, run.status)
@@ -168,11 +185,12 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
     return run
 
 
-def bench(device, source, variants, settings, store=None, on_event=_quiet):
+def bench(device, source, variants, settings, store=None, on_event=_quiet, options=None):
     """Measure and store, without choosing or installing."""
     store = store or ResultsStore()
-    with AgentSession(for_device(device), agent_bundle.build()) as session:
-        run = measure(session, source, variants, settings, on_event)
+    options = options or ConnectOptions()
+    with open_session(device, options) as session:
+        run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
         run.run_id = store.save_run(run.to_dict())
     return run
 
@@ -183,8 +201,8 @@ def reselect(store, device, run_id=None):
     return stored, select(stored["variants"], device.constraints)
 
 
-def status(device):
-    with AgentSession(for_device(device), agent_bundle.build()) as session:
+def status(device, options=None):
+    with open_session(device, options) as session:
         result = session.call("status")
         result["facts"] = session.hello.facts
         return result

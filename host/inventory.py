@@ -163,6 +163,22 @@ class Inventory:
         self.path = path
         self.devices = devices
 
+    def select(self, names=(), tags=()):
+        """Devices by name and by tag, in the order given, each once."""
+        chosen = [self.get(name) for name in names]
+        for tag in tags:
+            tagged = [d for _, d in sorted(self.devices.items()) if tag in d.tags]
+            if not tagged:
+                raise InventoryError("%s: no device has tag '%s'" % (self.path, tag))
+            chosen.extend(tagged)
+        if not chosen:
+            raise InventoryError("no device given", "pass --device NAME (repeatable) or --tag TAG")
+        unique = []
+        for device in chosen:
+            if device not in unique:
+                unique.append(device)
+        return unique
+
     def get(self, name):
         if name not in self.devices:
             known = ", ".join(sorted(self.devices)) or "none"

@@ -172,3 +172,36 @@ def devices_table(inventory):
                            if v not in (None, {}) and k != "latency_percentile")
         table.add_row(name, d.connection, address, d.runtime, str(d.threads), limits or "-", ", ".join(d.tags) or "-")
     return table
+
+
+def fleet_table(shown):
+    """One row per device of a multi-device run: chosen variant or what went wrong."""
+    table = Table(title="Devices")
+    for column in ("device", "run", "status", "chosen", "latency ms", "problem"):
+        table.add_column(column)
+    for outcome, stored in shown:
+        decision = (stored or {}).get("decision") or {}
+        chosen = decision.get("chosen")
+        latency = next((v.get("latency_ms") for v in decision.get("variants", []) if v["name"] == chosen), None)
+        table.add_row(outcome.device, "#%d" % stored["id"] if stored else "-",
+                      (stored or {}).get("status") or ("[red]failed[/]" if not outcome.ok else "ok"),
+                      chosen or "-", _fmt(latency), "" if outcome.ok else outcome.error.one_line()[:80])
+    return table
+
+
+def check_table(rows):
+    table = Table(title="Device check")
+    for column in ("device", "status", "python", "onnxruntime", "agent", "CPUs", "RAM free MiB",
+                   "disk free MiB", "connection / problem"):
+        table.add_column(column)
+    for row in rows:
+        runtime = (row.get("runtimes") or {}).get("onnxruntime") or {}
+        limits = row.get("limits") or {}
+        cpus = row.get("cpu_count")
+        if limits.get("cpu_cores"):
+            cpus = "%s (cgroup %s)" % (cpus, limits["cpu_cores"])
+        table.add_row(row["device"], "[green]ok[/]" if row["ok"] else "[red]failed[/]", row.get("python") or "-",
+                      runtime.get("version") or ("missing" if runtime else "-"), row.get("agent_version") or "-",
+                      str(cpus or "-"), _fmt(row.get("mem_available_mb"), "%.0f"),
+                      _fmt(row.get("disk_free_mb"), "%.0f"), row["problem"] or row.get("connection", ""))
+    return table

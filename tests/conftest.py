@@ -78,3 +78,23 @@ def run_cli(args, env, cwd=None, timeout=600):
     full_env = dict(os.environ, **env)
     return subprocess.run([exe] + list(args), capture_output=True, text=True, env=full_env,
                           cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def ssh_server(tmp_path_factory):
+    """A real OpenSSH server on 127.0.0.1 with generated host and user keys."""
+    from edgeshrink.host.lab.sshd import SshServer, sshd_path
+
+    if sshd_path() is None:
+        pytest.fail("sshd is not installed: run `bash scripts/setup.sh --test` (installs openssh-server)")
+    server = SshServer(tmp_path_factory.mktemp("sshd")).start()
+    yield server
+    server.stop()
+
+
+def ssh_devices_file(path, credentials, name="board", **extra):
+    """A devices.toml with one ssh device reaching the lab server."""
+    extra.setdefault("retries", 1)
+    extra.setdefault("connect_timeout_s", 5.0)
+    path.write_text(credentials.device_toml(name, **extra))
+    return path

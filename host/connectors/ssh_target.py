@@ -54,12 +54,14 @@ def _parse_hop(text):
 
 
 def resolve(device_name, host, user=None, port=None, identity_file=None, known_hosts=None,
-            ssh_config=None, proxy_jump=None, _depth=0):
+            ssh_config=None, proxy_jump=None, fallback_identity=None, _depth=0):
     if _depth > 5:
         raise InventoryError("device '%s': ProxyJump chain is longer than 5 hops" % device_name)
     config = _load_config(ssh_config or os.environ.get("EDGESHRINK_SSH_CONFIG") or DEFAULT_CONFIG)
     entry = config.lookup(host)
     identity_files = [identity_file] if identity_file else list(entry.get("identityfile", []))
+    if not identity_files and fallback_identity:
+        identity_files = [fallback_identity]  # like `ssh -i KEY -J hop`: the key serves the hops too
     known = known_hosts or (entry.get("userknownhostsfile") or DEFAULT_KNOWN_HOSTS).split()[0]
     target = SshTarget(
         alias=host,
@@ -74,7 +76,7 @@ def resolve(device_name, host, user=None, port=None, identity_file=None, known_h
         for hop in jump_spec.split(","):
             hop_user, hop_host, hop_port = _parse_hop(hop.strip())
             target.jumps.append(resolve(device_name, hop_host, hop_user, hop_port, None, known_hosts,
-                                        ssh_config, "none", _depth + 1))
+                                        ssh_config, "none", identity_file or fallback_identity, _depth + 1))
     return target
 
 

@@ -6,6 +6,7 @@ working directory. Nothing outside that directory is changed (except /run/sshd,
 which sshd insists on for privilege separation).
 """
 
+import json
 import os
 import shutil
 import socket
@@ -64,12 +65,13 @@ class Credentials:
     known_hosts: str
 
     def device_toml(self, name, **extra):
-        lines = ["[devices.%s]" % name, 'connection = "ssh"', 'host = "%s"' % self.host,
-                 "port = %d" % self.port, 'user = "%s"' % self.user,
-                 'identity_file = "%s"' % self.identity_file, 'known_hosts = "%s"' % self.known_hosts]
-        for key, value in extra.items():
-            lines.append("%s = %s" % (key, '"%s"' % value if isinstance(value, str) else value))
-        return "\n".join(lines) + "\n"
+        """A [devices.NAME] table reaching this server; ``extra`` adds or overrides keys."""
+        values = {"connection": "ssh", "host": self.host, "port": self.port, "user": self.user,
+                  "identity_file": self.identity_file, "known_hosts": self.known_hosts}
+        values.update(extra)
+        # JSON string escapes are valid TOML basic-string escapes.
+        lines = ["[devices.%s]" % name] + ["%s = %s" % (k, json.dumps(v)) for k, v in values.items()]
+        return "\n".join(lines) + "\n\n"
 
 
 class SshServer:

@@ -1,0 +1,227 @@
+"""Boards over SSH, against a real OpenSSH server on 127.0.0.1, with the real agent."""
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from edgeshrink.host import deploy, inventory
+from edgeshrink.host.compress import variants
+from edgeshrink.host.lab.sshd import keygen
+from edgeshrink.host.store import ResultsStore
+from edgeshrink.shared.errors import ConnectError
+
+from .conftest import FAST, run_cli, ssh_devices_file
+from .models import tiny_convnet
+
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
+
+
+def cli(env, devices, *args):
+    return run_cli(["--devices", str(devices)] + list(args), env)
+
+
+def runs_in(db):
+    if not os.path.exists(db):
+        return 0
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
+@pytest.fixture
+def board(tmp_path, ssh_server, host_env):
+    """A devices.toml for an SSH board whose agent root is fresh for this test."""
+    return ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                            root=str(tmp_path / "board-root"), python=sys.executable)
+
+
+def test_demo_deploys_over_ssh_to_a_python38_board_and_the_second_deploy_sends_nothing(
+        tmp_path, ssh_server, host_env, demo, python38):
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                               root=str(tmp_path / "pi"), python=python38)
+    first = cli(host_env, devices, "deploy", "-d", "board", "--json", *FAST_FLAGS)
+    assert first.returncode == 0, first.stderr
+    run = json.loads(first.stdout)
+    assert run["facts"]["python"].startswith("3.8.")
+    assert run["push"]["sent"] == 5 and run["push"]["agent_sent"] > 0
+    assert run["decision"]["install"]["installed"]
+    second = cli(host_env, devices, "deploy", "-d", "board", "--json", *FAST_FLAGS)
+    assert second.returncode == 0, second.stderr
+    again = json.loads(second.stdout)
+    assert again["push"]["bytes_sent"] == 0 and again["push"]["agent_sent"] == 0
+    status = cli(host_env, devices, "status", "-d", "board", "--json")
+    assert json.loads(status.stdout)["active"] == again["decision"]["install"]["active"]
+
+
+def test_unknown_host_key_is_refused_until_trusted(tmp_path, ssh_server, host_env):
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), known_hosts=str(empty),
+                               root=str(tmp_path / "r"), python=sys.executable)
+    refused = cli(host_env, devices, "status", "-d", "board")
+    assert refused.returncode == 4
+    assert "is not known" in refused.stderr and "edgeshrink devices trust board" in refused.stderr
+    assert not (tmp_path / "r").exists()  # nothing was written on the board
+    trusted = cli(host_env, devices, "devices", "trust", "board")
+    assert trusted.returncode == 0 and "added ssh-ed25519 SHA256:" in trusted.stdout
+    assert cli(host_env, devices, "devices", "trust", "board").stdout.count("already trusted") == 1
+    assert cli(host_env, devices, "status", "-d", "board").returncode == 0
+
+
+def test_accept_new_host_key_flag_records_an_unknown_key(tmp_path, ssh_server, host_env):
+    known = tmp_path / "known"
+    known.write_text("")
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), known_hosts=str(known),
+                               root=str(tmp_path / "r"), python=sys.executable)
+    result = cli(host_env, devices, "status", "-d", "board", "--accept-new-host-key")
+    assert result.returncode == 0, result.stderr
+    assert "ssh-ed25519" in known.read_text()
+
+
+def test_changed_host_key_is_always_refused(tmp_path, ssh_server, host_env):
+    impostor = keygen(tmp_path / "impostor")
+    kind, blob = (tmp_path / "impostor.pub").read_text().split()[:2]
+    known = tmp_path / "known"
+    known.write_text("[127.0.0.1]:%d %s %s\n" % (ssh_server.port, kind, blob))
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), known_hosts=str(known),
+                               root=str(tmp_path / "r"), python=sys.executable)
+    for args in (["status", "-d", "board"], ["status", "-d", "board", "--accept-new-host-key"],
+                 ["devices", "trust", "board"]):
+        result = cli(host_env, devices, *args)
+        assert result.returncode == 4, (args, result.stderr)
+        assert "has CHANGED" in result.stderr and "ssh-keygen -R" in result.stderr
+    assert known.read_text().count("\n") == 1  # nothing was added or replaced
+
+
+def test_auth_failure_and_unreachable_board_are_one_clear_line(tmp_path, ssh_server, host_env):
+    stranger = keygen(tmp_path / "stranger")
+    creds = ssh_server.credentials()
+    creds.identity_file = str(stranger)
+    devices = ssh_devices_file(tmp_path / "devices.toml", creds, root=str(tmp_path / "r"))
+    auth = cli(host_env, devices, "status", "-d", "board")
+    assert auth.returncode == 4 and "authentication failed" in auth.stderr
+    assert len(auth.stderr.strip().splitlines()) == 1
+    creds = ssh_server.credentials()
+    from edgeshrink.host.lab.sshd import free_port
+
+    creds.port = free_port()
+    devices = ssh_devices_file(tmp_path / "devices2.toml", creds, root=str(tmp_path / "r"))
+    gone = cli(host_env, devices, "status", "-d", "board")
+    assert gone.returncode == 4 and "unreachable" in gone.stderr and "device 'board'" in gone.stderr
+
+
+def test_remote_paths_with_spaces_and_quotes_are_quoted_not_interpreted(tmp_path, ssh_server, host_env):
+    odd_root = tmp_path / "it's a $(touch pwned) root"
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(odd_root),
+                               python=sys.executable)
+    result = cli(host_env, devices, "status", "-d", "board", "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["root"] == str(odd_root)
+    assert not (tmp_path / "pwned").exists() and not os.path.exists("pwned")
+
+
+def test_proxy_jump_reaches_the_board_through_a_bastion(tmp_path, ssh_server, host_env):
+    creds = ssh_server.credentials()
+    devices = ssh_devices_file(tmp_path / "devices.toml", creds, root=str(tmp_path / "r"), python=sys.executable,
+                               proxy_jump="%s@127.0.0.1:%d" % (creds.user, creds.port))
+    result = cli(host_env, devices, "devices", "check", "board", "--json")
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)["devices"][0]
+    assert row["ok"] and " via " in row["connection"]
+
+
+def test_devices_check_reports_each_board_and_fails_for_a_broken_one(tmp_path, ssh_server, host_env, python38):
+    creds = ssh_server.credentials()
+    text = creds.device_toml("good", root=str(tmp_path / "g"), python=python38, retries=1)
+    text += creds.device_toml("nopython", root=str(tmp_path / "n"), python="/no/such/python", retries=1)
+    devices = tmp_path / "devices.toml"
+    devices.write_text(text)
+    result = cli(host_env, devices, "devices", "check", "--json")
+    assert result.returncode == 4, result.stderr
+    rows = {r["device"]: r for r in json.loads(result.stdout)["devices"]}
+    good = rows["good"]
+    assert good["ok"] and good["python"].startswith("3.8.") and good["agent_version"]
+    assert good["runtimes"]["onnxruntime"]["version"] == "1.19.2"
+    assert good["disk_free_mb"] > 0 and good["mem_available_mb"] > 0
+    assert not rows["nopython"]["ok"] and "no usable Python" in rows["nopython"]["problem"]
+    table = cli(host_env, devices, "devices", "check", "good")
+    assert table.returncode == 0 and "ok" in table.stdout
+
+
+def test_dropped_connection_mid_benchmark_is_clear_and_stores_nothing(tmp_path, ssh_server, host_env, tiny_model):
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                               root=str(tmp_path / "r"), python=sys.executable)
+    device = inventory.load(devices).get("board")
+    source = deploy.resolve_model(tiny_model)
+    made = deploy.compress(source, variants.default_specs())
+    store = ResultsStore()
+
+    def pull_the_cable(device_name, kind, data):
+        if kind == "measurement":
+            ssh_server.drop_connections()
+
+    with pytest.raises(ConnectError) as caught:
+        deploy.deploy(device, source, made, FAST, store, on_event=pull_the_cable)
+    assert "device 'board'" in caught.value.message and "stopped unexpectedly" in caught.value.message
+    assert runs_in(host_env["EDGESHRINK_DB"]) == 0
+    # The orphaned agent notices, stops, and frees the board: the next run goes through.
+    run = deploy.deploy(device, source, made, FAST, store, options=deploy.ConnectOptions(lock_timeout_s=60))
+    assert run.status == "installed" and runs_in(host_env["EDGESHRINK_DB"]) == 1
+
+
+def test_two_deploys_to_one_board_take_turns(tmp_path, ssh_server, host_env, tiny_model):
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                               root=str(tmp_path / "shared-board"), python=sys.executable)
+    args = ["deploy", str(tiny_model), "-d", "board", "--min-runs", "50", "--min-time", "0.5", "--max-time", "1"]
+    cli(host_env, devices, "compress", str(tiny_model))  # both start from a warm cache
+    env = dict(os.environ, **host_env)
+    exe = shutil.which("edgeshrink", path=os.path.dirname(sys.executable))
+    first = subprocess.Popen([exe, "--devices", str(devices)] + args, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    second = subprocess.Popen([exe, "--devices", str(devices)] + args, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    outputs = [p.communicate(timeout=300) for p in (first, second)]
+    assert first.returncode == 0 and second.returncode == 0, outputs
+    assert any("waiting for the device lock" in err for _, err in outputs)
+    with sqlite3.connect(host_env["EDGESHRINK_DB"]) as connection:
+        windows = []
+        for (run_id,) in connection.execute("SELECT id FROM runs"):
+            details = [json.loads(d) for (d,) in connection.execute(
+                "SELECT detail_json FROM measurements WHERE run_id = ?", (run_id,))]
+            windows.append((min(d["started_at"] for d in details), max(d["finished_at"] for d in details)))
+    (a_start, a_end), (b_start, b_end) = sorted(windows)
+    assert a_end <= b_start  # measurements never interleaved
+
+
+def test_ssh_config_alias_supplies_hostname_port_user_key_and_known_hosts(tmp_path, ssh_server, host_env):
+    creds = ssh_server.credentials()
+    config = tmp_path / "ssh_config"
+    config.write_text("Host lab-pi\n  HostName 127.0.0.1\n  Port %d\n  User %s\n  IdentityFile %s\n"
+                      "  UserKnownHostsFile %s\n" % (creds.port, creds.user, creds.identity_file, creds.known_hosts))
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.pi]\nconnection = "ssh"\nhost = "lab-pi"\nssh_config = "%s"\nroot = "%s"\n'
+                       'python = "%s"\nretries = 1\n' % (config, tmp_path / "r", sys.executable))
+    result = cli(host_env, devices, "devices", "check", "pi", "--json")
+    assert result.returncode == 0, result.stderr
+    assert "127.0.0.1:%d" % creds.port in json.loads(result.stdout)["devices"][0]["connection"]
+
+
+def test_setup_installs_the_runtime_on_a_bare_board(tmp_path, ssh_server, host_env, tiny_model):
+    # No `python` in devices.toml: the board's own python3, which has no onnxruntime.
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(tmp_path / "bare"))
+    refused = cli(host_env, devices, "deploy", str(tiny_model), "-d", "board", *FAST_FLAGS)
+    assert refused.returncode == 7, refused.stderr
+    assert "onnxruntime is not installed" in refused.stderr and "edgeshrink devices setup board" in refused.stderr
+    setup = cli(host_env, devices, "devices", "setup", "board")
+    assert setup.returncode == 0, setup.stderr
+    assert "onnxruntime 1." in setup.stdout and str(tmp_path / "bare" / "venv") in setup.stdout
+    deployed = cli(host_env, devices, "deploy", str(tiny_model), "-d", "board", "--json", *FAST_FLAGS)
+    assert deployed.returncode == 0, deployed.stderr
+    assert json.loads(deployed.stdout)["facts"]["python_executable"].startswith(str(tmp_path / "bare" / "venv"))
