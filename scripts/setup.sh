@@ -16,6 +16,22 @@ extras=""
 .venv/bin/pip install --quiet torch==2.13.0 -e ".${extras}"
 
 if [ "$with_tests" = 1 ]; then
+  # The tests talk to a real OpenSSH server and build simulated boards (network
+  # namespaces, tc, cgroups); a bare board's python3 needs venv for `devices setup`.
+  missing=""
+  for tool in /usr/sbin/sshd ip tc pkill nsenter ssh-keygen; do
+    command -v "$tool" >/dev/null 2>&1 || missing=1
+  done
+  /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing=1
+  if [ -n "$missing" ]; then
+    if [ "$(id -u)" = 0 ]; then
+      apt-get update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 procps \
+        util-linux python3-venv >/dev/null
+    else
+      echo "setup: the SSH tests need: openssh-server openssh-client iproute2 procps util-linux python3-venv" >&2
+    fi
+  fi
   if [ ! -x .venv38/bin/python ]; then
     py38="${EDGESHRINK_PY38_BASE:-}"
     if [ -z "$py38" ] && command -v pyenv >/dev/null 2>&1; then

@@ -11,7 +11,7 @@ import pytest
 
 from edgeshrink.shared.types import BenchSettings
 
-from .models import tiny_convnet
+from edgeshrink.host.lab.models import tiny_convnet
 
 REPO = Path(__file__).resolve().parent.parent
 FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0)

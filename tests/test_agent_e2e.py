@@ -15,7 +15,7 @@ from edgeshrink.host.session import AgentSession
 from edgeshrink.shared.errors import ProtocolError, RemoteError
 
 from .conftest import FAST
-from .models import tiny_inputs
+from edgeshrink.host.lab.models import tiny_inputs
 
 
 @pytest.fixture(params=["host-python", "python3.8"])

@@ -97,7 +97,7 @@ def test_bad_input_is_one_line_with_an_exit_code_and_touches_nothing(tmp_path, h
         corrupt.write_bytes(b"\x08\x07" + os.urandom(200))
         model_args = [str(corrupt)]
     elif case == "bad-settings":
-        from .models import tiny_convnet
+        from edgeshrink.host.lab.models import tiny_convnet
 
         model_args = [str(tiny_convnet(tmp_path / "tiny.onnx"))]
         extra = ["--min-runs", "50", "--max-runs", "10"]
@@ -111,7 +111,7 @@ def test_bad_input_is_one_line_with_an_exit_code_and_touches_nothing(tmp_path, h
 
 
 def test_third_party_model_without_data_warns_and_measures_fidelity(tmp_path, host_env, devices_file):
-    from .models import tiny_convnet
+    from edgeshrink.host.lab.models import tiny_convnet
 
     model = tiny_convnet(tmp_path / "tiny.onnx")
     result = cli(host_env, devices_file, "deploy", str(model), "--device", "local", "--json", *FAST_FLAGS)
@@ -124,7 +124,7 @@ def test_third_party_model_without_data_warns_and_measures_fidelity(tmp_path, ho
 
 
 def test_compress_and_devices_list(tmp_path, host_env, devices_file):
-    from .models import tiny_convnet
+    from edgeshrink.host.lab.models import tiny_convnet
 
     model = tiny_convnet(tmp_path / "tiny.onnx")
     result = cli(host_env, devices_file, "compress", str(model), "--json")

@@ -10,7 +10,7 @@ from edgeshrink.host.compress import variants
 from edgeshrink.host.compress.variants import VariantSpec
 from edgeshrink.shared.errors import ModelError, UsageError
 
-from .models import tiny_inputs
+from edgeshrink.host.lab.models import tiny_inputs
 
 
 def run(path, x):

@@ -6,7 +6,6 @@ import shutil
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -18,7 +17,6 @@ from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError
 
 from .conftest import FAST, run_cli, ssh_devices_file
-from .models import tiny_convnet
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
@@ -85,7 +83,7 @@ def test_accept_new_host_key_flag_records_an_unknown_key(tmp_path, ssh_server, h
 
 
 def test_changed_host_key_is_always_refused(tmp_path, ssh_server, host_env):
-    impostor = keygen(tmp_path / "impostor")
+    keygen(tmp_path / "impostor")
     kind, blob = (tmp_path / "impostor.pub").read_text().split()[:2]
     known = tmp_path / "known"
     known.write_text("[127.0.0.1]:%d %s %s\n" % (ssh_server.port, kind, blob))

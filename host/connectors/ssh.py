@@ -58,6 +58,7 @@ class SshConnector(Connector):
         self._root = None
         self.python = None
         self.python_version = None
+        self._made_dirs = set()
 
     # -- connecting ----------------------------------------------------------
 
@@ -204,6 +205,8 @@ class SshConnector(Connector):
             return False
 
     def _makedirs(self, path):
+        if path in self._made_dirs:  # each stat is a round trip: ask once per session
+            return
         parts = path.strip("/").split("/")
         for i in range(1, len(parts) + 1):
             folder = "/" + "/".join(parts[:i])
@@ -211,6 +214,7 @@ class SshConnector(Connector):
                 self.sftp.stat(folder)
             except IOError:
                 self.sftp.mkdir(folder)
+        self._made_dirs.add(path)
 
     def upload(self, local_path, relative_path):
         """SFTP to a temporary name, then rename: a partial file is never at the final name."""

@@ -7,7 +7,7 @@ User, Port, IdentityFile, ProxyJump, UserKnownHostsFile), exactly as `ssh NAME` 
 import getpass
 import os
 from dataclasses import dataclass, field
-from typing import List, Optional
+from typing import List
 
 from ...shared.errors import InventoryError
 

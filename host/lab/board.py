@@ -26,7 +26,7 @@ def why_unavailable():
     """None when simulated boards can be made here, else the reason they cannot."""
     if os.geteuid() != 0:
         return "simulated boards need root (network namespaces, cgroups)"
-    for tool in ("ip", "tc", "pkill"):
+    for tool in ("ip", "tc", "pkill", "nsenter"):
         if shutil.which(tool) is None:
             return "%s is not installed (apt-get install iproute2 procps)" % tool
     for controller in ("cpu", "memory"):
@@ -95,7 +95,9 @@ class SimulatedBoard:
         # so everything sshd starts is limited from its first instruction.
         join = "echo $$ > %s/cgroup.procs && echo $$ > %s/cgroup.procs && exec \"$@\"" % (
             self._cgroup("cpu"), self._cgroup("memory"))
-        prefix = ["sh", "-c", join, "sh", "ip", "netns", "exec", self.name]
+        # nsenter switches only the network namespace; `ip netns exec` would also remount
+        # /sys and hide /sys/fs/cgroup, so the board could not see its own limits.
+        prefix = ["sh", "-c", join, "sh", "nsenter", "--net=/run/netns/" + self.name]
         self.server = SshServer(self.workdir, listen=self.board_ip, port=22, prefix=prefix,
                                 user_key=self.user_key)
         try:

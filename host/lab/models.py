@@ -1,4 +1,4 @@
-"""Tiny ONNX graphs built by hand, for tests that check numerics quickly."""
+"""Tiny ONNX graphs built by hand: quick models for tests, benchmarks and trying the lab."""
 
 import numpy as np
 import onnx

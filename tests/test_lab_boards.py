@@ -1,0 +1,96 @@
+"""Simulated boards: sshd in a network namespace, a tbf-capped link, cgroup v1 CPU and
+memory limits. Skipped, with the reason, where the kernel or user cannot make them."""
+
+import json
+import sys
+import time
+
+import pytest
+
+from edgeshrink.host import inventory, push
+from edgeshrink.host.deploy import open_session
+from edgeshrink.host.lab import board as lab_board
+
+from .conftest import run_cli
+
+UNAVAILABLE = lab_board.why_unavailable()
+pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
+
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "2"]
+
+
+@pytest.fixture
+def small_board(tmp_path):
+    simulated = lab_board.SimulatedBoard(201, tmp_path / "board", cpus=0.5, memory_mb=768, rate_mbit=40)
+    simulated.start()
+    yield simulated
+    simulated.stop()
+
+
+def devices_for(tmp_path, simulated, **extra):
+    path = tmp_path / "devices.toml"
+    extra.setdefault("python", sys.executable)
+    extra.setdefault("root", str(tmp_path / "board-root"))
+    extra.setdefault("retries", 1)
+    path.write_text(simulated.credentials().device_toml("sim", **extra))
+    return path
+
+
+def test_the_board_sees_its_own_limits(tmp_path, small_board, host_env):
+    devices = devices_for(tmp_path, small_board)
+    result = run_cli(["--devices", str(devices), "devices", "check", "sim", "--json"], host_env)
+    assert result.returncode == 0, result.stderr
+    row = json.loads(result.stdout)["devices"][0]
+    assert row["limits"] == {"cpu_cores": 0.5, "memory_mb": 768.0}
+    assert small_board.board_ip in row["connection"]
+
+
+def test_the_link_is_capped(tmp_path, small_board, host_env):
+    devices = devices_for(tmp_path, small_board)
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(b"\0" * 8 * 2 ** 20)
+    import hashlib
+
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    with open_session(inventory.load(devices).get("sim")) as session:
+        started = time.perf_counter()
+        summary = push.push(session, {sha: payload})
+        seconds = time.perf_counter() - started
+    mbit_per_s = summary.bytes_sent * 8 / seconds / 1e6
+    assert summary.bytes_sent == 8 * 2 ** 20
+    assert mbit_per_s < 40 * 1.15, mbit_per_s  # tbf at 40 Mbit/s holds
+    assert mbit_per_s > 40 * 0.3, mbit_per_s   # and the push is not pathologically slow under it
+
+
+def test_demo_deploys_to_a_small_board(tmp_path, small_board, host_env, demo):
+    devices = devices_for(tmp_path, small_board)
+    result = run_cli(["--devices", str(devices), "deploy", "-d", "sim", "--json"] + FAST_FLAGS, host_env)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert run["facts"]["limits"]["cpu_cores"] == 0.5
+    assert run["decision"]["install"]["installed"]
+    # Half a core: the fp32 median is clearly slower than on the unconstrained host.
+    fp32 = next(v for v in run["variants"] if v["name"] == "fp32")
+    assert fp32["measurement"]["latency_pass"]["latency"]["p50_ms"] > 1.0
+
+
+def test_several_boards_in_parallel_by_tag(tmp_path, host_env, tiny_model):
+    boards = [lab_board.SimulatedBoard(210 + i, tmp_path / ("b%d" % i), cpus=0.3, memory_mb=512, rate_mbit=100)
+              for i in range(3)]
+    try:
+        text = ""
+        for i, simulated in enumerate(boards):
+            simulated.start()
+            text += simulated.credentials().device_toml("sim%d" % i, python=sys.executable, tags=["lab"],
+                                                        root=str(tmp_path / ("root%d" % i)), retries=1)
+        devices = tmp_path / "devices.toml"
+        devices.write_text(text)
+        result = run_cli(["--devices", str(devices), "deploy", str(tiny_model), "--tag", "lab", "--json"]
+                         + FAST_FLAGS, host_env)
+        assert result.returncode == 0, result.stderr
+        outcome = json.loads(result.stdout)["devices"]
+        assert [o["device"] for o in outcome] == ["sim0", "sim1", "sim2"]
+        assert all(o["error"] is None and o["run"]["decision"]["install"]["installed"] for o in outcome)
+    finally:
+        for simulated in boards:
+            simulated.stop()
