@@ -198,8 +198,22 @@ def _report(targets, outcomes, as_json, with_decision):
         raise typer.Exit(code)
 
 
-def _options(accept_new_host_key, lock_timeout):
-    return jobs.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout)
+def _measure_on_devices(kind, model, device, tag, data, reduce_range, timing, parallel,
+                        accept_new_host_key, lock_timeout, as_json, do_install=False):
+    """What deploy and bench share: validate, compress, run on each device, report."""
+    inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
+    source, variants = _prepare(model, data, reduce_range)
+    store = ResultsStore(state.db)
+    options = jobs.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout)
+
+    def job(target, live):
+        settings = _settings(target, *timing)
+        if kind == "deploy":
+            return jobs.deploy(target, source, variants, settings, store, do_install, live, options)
+        return jobs.bench(target, source, variants, settings, store, live, options)
+
+    targets, outcomes = _fleet(device, tag, parallel, job)
+    _report(targets, outcomes, as_json, with_decision=kind == "deploy")
 
 
 @command(app)
@@ -213,17 +227,9 @@ def deploy(model: Optional[Path] = ModelArg, device: Optional[List[str]] = Devic
            accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
            as_json: bool = JsonOpt):
     """Compress, measure every variant on the device(s), choose the best, install it."""
-    inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
-    source, variants = _prepare(model, data, reduce_range)
-    store = ResultsStore(state.db)
-    options = _options(accept_new_host_key, lock_timeout)
-
-    def job(target, live):
-        settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
-        return jobs.deploy(target, source, variants, settings, store, not no_install, live, options)
-
-    targets, outcomes = _fleet(device, tag, parallel, job)
-    _report(targets, outcomes, as_json, with_decision=True)
+    _measure_on_devices("deploy", model, device, tag, data, reduce_range,
+                        (threads, min_runs, max_runs, min_time, max_time), parallel,
+                        accept_new_host_key, lock_timeout, as_json, do_install=not no_install)
 
 
 @command(app)
@@ -236,17 +242,9 @@ def bench(model: Optional[Path] = ModelArg, device: Optional[List[str]] = Device
           accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
           as_json: bool = JsonOpt):
     """Measure every variant on the device(s) and store the results (no install)."""
-    inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
-    source, variants = _prepare(model, data, reduce_range)
-    store = ResultsStore(state.db)
-    options = _options(accept_new_host_key, lock_timeout)
-
-    def job(target, live):
-        settings = _settings(target, threads, min_runs, max_runs, min_time, max_time)
-        return jobs.bench(target, source, variants, settings, store, live, options)
-
-    targets, outcomes = _fleet(device, tag, parallel, job)
-    _report(targets, outcomes, as_json, with_decision=False)
+    _measure_on_devices("bench", model, device, tag, data, reduce_range,
+                        (threads, min_runs, max_runs, min_time, max_time), parallel,
+                        accept_new_host_key, lock_timeout, as_json)
 
 
 @command(app, "select")
@@ -270,7 +268,7 @@ def select_cmd(device: str = DeviceOpt,
 def status(device: str = DeviceOpt, accept_new_host_key: bool = AcceptNewOpt, as_json: bool = JsonOpt):
     """Show what is installed and active on a device."""
     target = _device(device)
-    result = jobs.status(target, _options(accept_new_host_key, 600.0))
+    result = jobs.status(target, jobs.ConnectOptions(accept_new_host_key=accept_new_host_key))
     if as_json:
         _emit_json(result)
     else:
@@ -308,7 +306,7 @@ def devices_check(device: Optional[List[str]] = typer.Argument(None, help="Devic
     """Reachability, auth, Python, runtimes, free disk and RAM, agent version, per device."""
     inv = inventory.load(paths.devices_file(state.devices_file))
     targets = inv.select(device or [], tag or []) if (device or tag) else [d for _, d in sorted(inv.devices.items())]
-    options = _options(accept_new_host_key, 600.0)
+    options = jobs.ConnectOptions(accept_new_host_key=accept_new_host_key)
     outcomes = fleet.run(targets, lambda target: board_check.check(target, options), parallel)
     rows = []
     for outcome in outcomes:

@@ -72,6 +72,16 @@ def tiny_model(tmp_path):
     return tiny_convnet(tmp_path / "tiny.onnx")
 
 
+def runs_in(db):
+    """How many runs a results database holds (0 when it was never created)."""
+    import sqlite3
+
+    if not os.path.exists(db):
+        return 0
+    with sqlite3.connect(db) as connection:
+        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+
+
 def run_cli(args, env, cwd=None, timeout=600):
     """The installed console command, as a user runs it."""
     exe = shutil.which("edgeshrink", path=str(Path(sys.executable).parent)) or "edgeshrink"

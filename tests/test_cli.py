@@ -2,11 +2,10 @@
 
 import json
 import os
-import sqlite3
 
 import pytest
 
-from .conftest import REPO, run_cli
+from .conftest import REPO, run_cli, runs_in
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
@@ -20,13 +19,6 @@ def devices_file(tmp_path):
 
 def cli(host_env, devices_file, *args):
     return run_cli(["--devices", str(devices_file)] + list(args), host_env)
-
-
-def runs_in(db):
-    if not os.path.exists(db):
-        return 0
-    with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
 def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devices_file):

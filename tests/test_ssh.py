@@ -16,20 +16,13 @@ from edgeshrink.host.lab.sshd import keygen
 from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError
 
-from .conftest import FAST, run_cli, ssh_devices_file
+from .conftest import FAST, run_cli, runs_in, ssh_devices_file
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
 
 def cli(env, devices, *args):
     return run_cli(["--devices", str(devices)] + list(args), env)
-
-
-def runs_in(db):
-    if not os.path.exists(db):
-        return 0
-    with sqlite3.connect(db) as connection:
-        return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
 @pytest.fixture
