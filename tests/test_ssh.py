@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -216,3 +217,33 @@ def test_setup_installs_the_runtime_on_a_bare_board(tmp_path, ssh_server, host_e
     deployed = cli(host_env, devices, "deploy", str(tiny_model), "-d", "board", "--json", *FAST_FLAGS)
     assert deployed.returncode == 0, deployed.stderr
     assert json.loads(deployed.stdout)["facts"]["python_executable"].startswith(str(tmp_path / "bare" / "venv"))
+
+
+def test_a_board_that_boots_late_is_reached_by_retrying(tmp_path, host_env):
+    from edgeshrink.host.lab.sshd import SshServer, free_port
+
+    late = SshServer(tmp_path / "late", port=free_port())
+    late.prepare()
+    devices = ssh_devices_file(tmp_path / "devices.toml", late.credentials(), root=str(tmp_path / "r"),
+                               python=sys.executable, retries=4)
+    starter = threading.Timer(0.8, late.start)  # sshd comes up while the host backs off
+    starter.start()
+    try:
+        result = cli(host_env, devices, "status", "-d", "board", "--json")
+        assert result.returncode == 0, result.stderr
+    finally:
+        starter.join()
+        late.stop()
+    once = ssh_devices_file(tmp_path / "once.toml", late.credentials(), root=str(tmp_path / "r"), retries=1)
+    assert cli(host_env, once, "status", "-d", "board").returncode == 4  # down, and no retries left
+
+
+def test_a_board_python_older_than_38_is_refused_with_what_to_do(tmp_path, ssh_server, host_env):
+    old = os.path.expanduser("~/.pyenv/versions/3.7.16/bin/python3.7")
+    if not os.path.exists(old):
+        pytest.skip("no Python 3.7 on this machine to stand in for an old board")
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(tmp_path / "r"),
+                               python=old)
+    result = cli(host_env, devices, "status", "-d", "board")
+    assert result.returncode == 4
+    assert "is Python 3.7.16; the agent needs >= 3.8" in result.stderr
