@@ -80,6 +80,51 @@ class DeviceRoot:
         os.replace(source, target)
         return {"sha256": sha, "size": os.path.getsize(target)}
 
+    def receive_blob(self, sha, incoming_name, size, stall_timeout_s=60.0):
+        """Hash an upload while it arrives, then make it a blob (see host/push.py).
+
+        Connectors write to ``<incoming>.upload`` and rename it to ``<incoming>`` when
+        complete; reading the growing file overlaps the hash with the transfer.
+        """
+        check_sha(sha)
+        check_name(incoming_name)
+        final = os.path.join(self.incoming, incoming_name)
+        growing = final + ".upload"
+        digest = hashlib.sha256()
+        done = 0
+        last_progress = time.monotonic()
+        handle = None
+        try:
+            while True:
+                if handle is None:
+                    for candidate in (growing, final):
+                        try:
+                            handle = open(candidate, "rb")
+                            break
+                        except OSError:
+                            continue
+                block = handle.read(1 << 20) if handle is not None else b""
+                if block:
+                    digest.update(block)
+                    done += len(block)
+                    last_progress = time.monotonic()
+                    continue
+                if done >= size and os.path.isfile(final):
+                    break
+                if time.monotonic() - last_progress > stall_timeout_s:
+                    raise TransferError("upload %s stalled at %d of %d bytes" % (incoming_name, done, size))
+                time.sleep(0.002)
+        finally:
+            if handle is not None:
+                handle.close()
+        if done != size or digest.hexdigest() != sha:
+            if os.path.exists(final):
+                os.unlink(final)
+            raise TransferError("upload corrupted in transit: expected sha256 %s (%d bytes), got %s (%d bytes)"
+                                % (sha[:12], size, digest.hexdigest()[:12], done))
+        os.replace(final, self.blob_path(sha))
+        return {"sha256": sha, "size": size}
+
     def require_blob(self, sha):
         path = self.blob_path(sha)
         if not os.path.isfile(path):

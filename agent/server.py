@@ -23,6 +23,7 @@ class Server:
             "facts": lambda rid, args, send: facts.collect(self.root.root),
             "have_blobs": self.have_blobs,
             "commit_blob": self.commit_blob,
+            "receive_blob": self.receive_blob,
             "bench": lambda rid, args, send: bench(self.root, rid, args, send),
             "install": lambda rid, args, send: install(self.root, rid, args, send),
             "status": lambda rid, args, send: status(self.root, rid, args, send),
@@ -39,6 +40,10 @@ class Server:
 
     def have_blobs(self, request_id, args, send):
         return {"missing": self.root.missing_blobs(list(args.get("sha256") or []))}
+
+    def receive_blob(self, request_id, args, send):
+        return self.root.receive_blob(args.get("sha256"), args.get("incoming"), int(args.get("size", -1)),
+                                      float(args.get("stall_timeout_s", 60.0)))
 
     def commit_blob(self, request_id, args, send):
         return self.root.commit_blob(args.get("sha256"), args.get("incoming"))

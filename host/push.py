@@ -2,6 +2,8 @@
 
 Each upload goes to ``incoming/<sha>.part`` and becomes a blob only when the agent
 has checked its sha256 and renamed it, so an interrupted upload is never visible.
+The agent is asked to receive *before* the bytes are sent, so it hashes them as they
+arrive and the check costs no extra pass over the file.
 """
 
 import os
@@ -31,7 +33,12 @@ def push(session, files):
             summary.bytes_skipped += size
             continue
         incoming = "%s.part" % sha
-        summary.bytes_sent += session.connector.upload(path, "incoming/" + incoming)
-        session.call("commit_blob", {"sha256": sha, "incoming": incoming})
+        receiving = session.send("receive_blob", {"sha256": sha, "incoming": incoming, "size": size})
+        try:
+            summary.bytes_sent += session.connector.upload(path, "incoming/" + incoming)
+        except BaseException:
+            session.close()  # the agent is still waiting for these bytes: end the session
+            raise
+        session.wait(receiving, "receive_blob")
         summary.sent.append(sha)
     return summary

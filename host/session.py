@@ -91,6 +91,10 @@ class AgentSession:
         ``timeout_s`` bounds the silence between two frames, not the whole call:
         a long benchmark that keeps reporting progress is not cut off.
         """
+        return self.wait(self.send(op, args), op, on_event, timeout_s)
+
+    def send(self, op, args=None):
+        """Send a request without waiting (the reply is collected with ``wait``)."""
         request_id = self._next_id
         self._next_id += 1
         try:
@@ -98,6 +102,9 @@ class AgentSession:
             self.channel.stdin.flush()
         except (OSError, ValueError) as exc:
             raise ConnectError("device '%s': lost the connection to the agent: %s" % (self.device_name, exc))
+        return request_id
+
+    def wait(self, request_id, op, on_event=None, timeout_s=3600):
         while True:
             frame = self._next_frame(timeout_s, "the answer to '%s'" % op)
             if frame.get("id") != request_id:

@@ -25,8 +25,9 @@ Handshake
 Requests (host -> agent)
     ``{"type": "request", "id": 7, "op": "bench", "args": {...}}``. ``id`` is an
     integer chosen by the host, unique within the session. Ops: ``ping``,
-    ``facts``, ``have_blobs``, ``commit_blob``, ``bench``, ``install``, ``status``,
-    ``shutdown``.
+    ``facts``, ``have_blobs``, ``receive_blob`` (sent before the bytes are uploaded;
+    the agent hashes them as they arrive), ``commit_blob`` (verify an already
+    uploaded file), ``bench``, ``install``, ``status``, ``shutdown``.
 
 Replies (agent -> host), each carrying the request's ``id``
     - zero or more ``{"type": "event", "id": 7, "kind": "progress", "data": {...}}``

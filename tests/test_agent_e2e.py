@@ -148,3 +148,31 @@ def test_a_board_without_the_runtime_is_told_what_to_install(tmp_path, python38,
             deploy.measure(session, source, made, FAST)
         assert "pip install onnxruntime" in caught.value.one_line()
     assert not list((tmp_path / "board" / "blobs").iterdir())  # nothing was pushed
+
+
+def test_receive_blob_verifies_while_receiving_and_refuses_bad_or_stalled_uploads(tmp_path):
+    import hashlib
+
+    from edgeshrink.shared.errors import TransferError
+
+    payload = tmp_path / "payload.bin"
+    payload.write_bytes(os.urandom(3 * 2 ** 20))
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    with session_for(tmp_path, sys.executable) as session:
+        waiting = session.send("receive_blob", {"sha256": sha, "incoming": "good.part", "size": 3 * 2 ** 20})
+        session.connector.upload(payload, "incoming/good.part")
+        assert session.wait(waiting, "receive_blob") == {"sha256": sha, "size": 3 * 2 ** 20}
+        assert session.call("have_blobs", {"sha256": [sha]})["missing"] == []
+
+        wrong = "1" * 64
+        waiting = session.send("receive_blob", {"sha256": wrong, "incoming": "bad.part", "size": 3 * 2 ** 20})
+        session.connector.upload(payload, "incoming/bad.part")
+        with pytest.raises(TransferError, match="corrupted in transit"):
+            session.wait(waiting, "receive_blob")
+        assert session.call("have_blobs", {"sha256": [wrong]})["missing"] == [wrong]
+
+        with pytest.raises(TransferError, match="stalled at 0 of 10 bytes"):
+            session.call("receive_blob", {"sha256": wrong, "incoming": "never.part", "size": 10,
+                                          "stall_timeout_s": 0.3})
+        root = session.connector.root
+        assert not [n for n in os.listdir(os.path.join(root, "incoming")) if not n.startswith("never")]
