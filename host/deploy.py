@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import List, Optional
 
-from ..shared.errors import ConstraintError, RemoteError
+from ..shared.errors import ConstraintError, RemoteError, UsageError
 from . import agent_bundle, dataset as datasets, modelinfo, paths, push
 from .compress import variants as variant_maker
 from .connectors import for_device
@@ -39,19 +39,29 @@ def open_session(device, options=None):
 
 @dataclass
 class ModelSource:
-    path: Path
+    path: Path                      # the ONNX baseline every variant is compared with
     name: str
     dataset: datasets.Dataset
     demo_meta: Optional[dict] = None
+    torch: Optional[object] = None  # TorchSource, when module-level steps are possible
 
 
-def resolve_model(model_path=None, data_path=None, log=_quiet):
-    """The model to compress (the bundled demo when none is given) and its data."""
+def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=None, input_shape=None,
+                  train_data=None):
+    """The model to compress (the bundled demo when none is given) and its data.
+
+    ``torch_factory`` (``module:function``) gives a PyTorch model instead: it is
+    exported once to ONNX as the baseline, and module-level steps can apply to it.
+    """
+    if torch_factory is not None:
+        return _resolve_torch(torch_factory, input_shape, data_path, train_data, log)
     if model_path is None:
+        from .compress.torch_source import from_demo
         from .demo.build import ensure_demo
 
         demo = ensure_demo(log=log)
-        return ModelSource(demo.onnx_path, demo.meta["name"], datasets.from_demo(demo), demo.meta)
+        return ModelSource(demo.onnx_path, demo.meta["name"], datasets.from_demo(demo), demo.meta,
+                           torch=from_demo(demo))
     path = Path(model_path)
     model = modelinfo.load(path)
     specs = modelinfo.inputs(model)
@@ -61,9 +71,38 @@ def resolve_model(model_path=None, data_path=None, log=_quiet):
     return ModelSource(path, path.stem, data)
 
 
+def _resolve_torch(factory, input_shape, data_path, train_data, log):
+    from .compress.torch_source import from_factory
+    from .torch_export import export_onnx
+
+    if not input_shape:
+        raise UsageError("--torch needs --input-shape, e.g. 1,3,224,224")
+    train_x = train_y = None
+    if train_data:
+        import numpy as np
+
+        with np.load(train_data) as arrays:
+            if "x" not in arrays.files or "y" not in arrays.files:
+                raise UsageError("%s needs arrays 'x' (inputs) and 'y' (labels)" % train_data)
+            train_x, train_y = arrays["x"].astype("float32"), arrays["y"]
+    source = from_factory(factory, input_shape, train_x, train_y)
+    folder = paths.cache_dir() / "torch" / source.state_sha[:16]
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = folder / "model.onnx"
+    if not onnx_path.exists():
+        export_onnx(source.fresh(), source.input_shape, folder / "model.tmp.onnx", source.input_name,
+                    source.output_name)
+        (folder / "model.tmp.onnx").replace(onnx_path)
+    data = datasets.load_for(modelinfo.inputs(modelinfo.load(onnx_path)), data_path=data_path)
+    for warning in data.warnings:
+        log("warning: " + warning)
+    return ModelSource(onnx_path, factory.replace(":", "."), data, torch=source)
+
+
 def compress(source, specs=None, log=_quiet):
     return variant_maker.make_variants(source.path, source.dataset,
-                                       specs or variant_maker.default_specs(), log=log)
+                                       specs or variant_maker.default_specs(), log=log,
+                                       torch_source=source.torch)
 
 
 @dataclass

@@ -77,3 +77,101 @@ def from_dict(cls, data):
     options = cls(**data)
     options.validate()
     return options
+
+
+PRUNE_CRITERIA = ("l1", "entropy", "thinet")
+
+
+def _check_range(field_name, value, low, high, low_open=False):
+    if not ((low < value) if low_open else (low <= value)) or value > high:
+        raise UsageError("%s must be in %s%s, %s], not %r" % (field_name, "(" if low_open else "[", low, high, value))
+
+
+@dataclass(frozen=True)
+class PruneOptions:
+    ratio: float = 0.5            # fraction of each layer's filters removed
+    criterion: str = "l1"         # l1 | entropy | thinet
+    sensitivity: bool = False     # per-layer ratios from a sensitivity scan (mean = ratio)
+    global_pruning: bool = False
+    round_to: int = 8             # keep channel counts multiples of 8 for CPU kernels
+
+    def validate(self):
+        _check_range("ratio", self.ratio, 0.0, 0.95)
+        _check_choice("criterion", self.criterion, PRUNE_CRITERIA)
+        if self.round_to < 1:
+            raise UsageError("round_to must be >= 1")
+
+
+@dataclass(frozen=True)
+class WidthOptions:
+    width: float = 0.5
+
+    def validate(self):
+        _check_range("width", self.width, 0.0, 1.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class DistillOptions:
+    epochs: int = 3
+    temperature: float = 4.0
+    alpha: float = 0.9            # weight of the softened-logit loss vs cross-entropy on labels
+    feature_weight: float = 0.0   # > 0: also mimic the teacher's penultimate features
+    lr: float = 3e-3
+    batch_size: int = 64
+    max_seconds: float = 300.0
+
+    def validate(self):
+        if self.epochs < 1 or self.batch_size < 1:
+            raise UsageError("epochs and batch_size must be >= 1")
+        _check_range("alpha", self.alpha, 0.0, 1.0)
+        _check_range("temperature", self.temperature, 0.0, 100.0, low_open=True)
+        if self.feature_weight < 0 or self.lr <= 0 or self.max_seconds <= 0:
+            raise UsageError("feature_weight must be >= 0, lr and max_seconds > 0")
+
+
+@dataclass(frozen=True)
+class LowRankOptions:
+    energy: float = 0.9           # fraction of squared singular values kept per layer
+
+    def validate(self):
+        _check_range("energy", self.energy, 0.0, 1.0, low_open=True)
+
+
+@dataclass(frozen=True)
+class ClusterOptions:
+    clusters: int = 16            # shared values per layer (16 = 4-bit indices)
+
+    def validate(self):
+        if not 2 <= self.clusters <= 256:
+            raise UsageError("clusters must be between 2 and 256")
+
+
+@dataclass(frozen=True)
+class MagnitudePruneOptions:
+    sparsity: float = 0.5         # fraction of Conv/Gemm/MatMul weights set to zero
+
+    def validate(self):
+        _check_range("sparsity", self.sparsity, 0.0, 0.99)
+
+
+@dataclass(frozen=True)
+class Int4Options:
+    block_size: int = 32
+    symmetric: bool = True
+
+    def validate(self):
+        if self.block_size not in (16, 32, 64, 128, 256):
+            raise UsageError("block_size must be one of 16, 32, 64, 128, 256")
+
+
+@dataclass(frozen=True)
+class MixedPrecisionOptions:
+    target_cosine: float = 0.999  # keep sensitive nodes in float until outputs reach this
+    per_channel: bool = True
+    reduce_range: bool = False
+    calibration: str = "minmax"
+    calibration_samples: int = 64
+
+    def validate(self):
+        _check_range("target_cosine", self.target_cosine, 0.0, 1.0)
+        _check_choice("calibration", self.calibration, CALIBRATION_METHODS)

@@ -20,18 +20,20 @@ class Technique:
     options_class: type
     generate: Callable
     summary: str
+    level: str = "onnx"   # "onnx": file -> file; "torch": changes a PyTorch model before export
 
 
-def register(name, options_class, summary):
+def register(name, options_class, summary, level="onnx"):
     def wrap(function):
         if name in _REGISTRY:
             raise ValueError("technique %r is already registered" % name)
-        _REGISTRY[name] = Technique(name, options_class, function, summary)
+        _REGISTRY[name] = Technique(name, options_class, function, summary, level)
         return function
     return wrap
 
 
 def get(name):
+    _load_torch_steps()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -39,7 +41,14 @@ def get(name):
 
 
 def all_techniques():
+    _load_torch_steps()
     return dict(_REGISTRY)
+
+
+def _load_torch_steps():
+    # Registered on first use: importing torch and torch-pruning costs seconds, and
+    # ONNX-only work (`compress model.onnx`) should not pay for it.
+    from . import torch_steps  # noqa: F401
 
 
 def _quant_type(name):
@@ -49,10 +58,16 @@ def _quant_type(name):
 
 
 def _preprocessed(source, workdir):
-    """Shape inference and graph optimisation before quantization, as ORT recommends."""
+    """Shape inference and graph optimisation before quantization, as ORT recommends.
+
+    Kept per source content in the scratch folder: several variants of one run reuse it,
+    and a chain's intermediate model gets its own.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    target = workdir / "preprocessed.onnx"
+    from ..modelinfo import sha256_file
+
+    target = workdir / ("preprocessed-%s.onnx" % sha256_file(source)[:16])
     if not target.exists():
         try:
             quant_pre_process(str(source), str(target))
@@ -146,3 +161,6 @@ def int8_static(source, target, options, dataset, workdir):
                         calibrate_method=method)
     except Exception as exc:
         raise _translate("static int8 quantization", exc)
+
+
+from . import onnx_steps  # noqa: E402,F401  (registers the generators defined there)

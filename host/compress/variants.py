@@ -1,8 +1,10 @@
-"""Making variants of a model, each with a manifest, cached by content hash.
+"""Making variants of a model, each a chain of steps with a manifest, cached by hash.
 
-The cache key covers everything that decides a variant's bytes: the source model's
-hash, the technique and its options, the calibration data's hash, and the versions
-of edgeshrink and onnxruntime. An unchanged model is never compressed twice.
+A variant is an ordered chain: module-level (PyTorch) steps first, then export to
+ONNX, then ONNX-level steps, each taking the previous output. The cache key covers
+everything that decides a variant's bytes: the source model's hash (and the PyTorch
+weights' hash for module-level chains), every step and its options, the data hashes,
+and the tool versions. An unchanged model is never compressed twice.
 """
 
 import hashlib
@@ -13,28 +15,77 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 
 from ... import host
+from ...shared.errors import UsageError
 from .. import modelinfo, paths
+from . import accounting
 from . import options as opts
 from . import techniques
+
+# Steps whose result depends on the data, not only on the model and options.
+_DATA_STEPS = {"int8-static", "mixed-precision", "prune", "distill"}
+
+
+@dataclass(frozen=True)
+class Step:
+    technique: str
+    options: object
+
+    def to_dict(self):
+        return {"technique": self.technique, "options": opts.to_dict(self.options)}
 
 
 @dataclass(frozen=True)
 class VariantSpec:
-    """One variant to make: a name, a technique, and that technique's options."""
+    """One variant to make: a name and an ordered chain of steps."""
 
     name: str
-    technique: str
-    options: object
+    steps: Tuple[Step, ...]
 
     @classmethod
     def build(cls, name, technique, **options):
-        tech = techniques.get(technique)
-        return cls(name, technique, opts.from_dict(tech.options_class, options))
+        return cls.chain(name, [dict(options, step=technique)])
+
+    @classmethod
+    def chain(cls, name, steps):
+        """From ``[{"step": "prune", "ratio": 0.5}, ...]``; validates names, options, order."""
+        built = []
+        for entry in steps:
+            entry = dict(entry)
+            technique = techniques.get(entry.pop("step", None) or "")
+            built.append(Step(technique.name, opts.from_dict(technique.options_class, entry)))
+        spec = cls(name, tuple(built))
+        spec.validate()
+        return spec
+
+    @property
+    def technique(self):
+        return "+".join(step.technique for step in self.steps)
+
+    @property
+    def torch_steps(self):
+        return [s for s in self.steps if techniques.get(s.technique).level == "torch"]
+
+    def validate(self):
+        if not self.steps:
+            raise UsageError("variant '%s' has no steps" % self.name)
+        seen_onnx = False
+        for step in self.steps:
+            if techniques.get(step.technique).level == "onnx":
+                seen_onnx = True
+            elif seen_onnx:
+                raise UsageError("variant '%s': PyTorch step '%s' must come before the ONNX steps"
+                                 % (self.name, step.technique))
+        names = [s.technique for s in self.steps]
+        if "fp32" in names and len(names) > 1:
+            raise UsageError("variant '%s': fp32 is the unchanged baseline and cannot be chained" % self.name)
+        if "width" in names and "distill" not in names[names.index("width"):]:
+            raise UsageError("variant '%s': a width step makes an untrained student; add a distill step after it"
+                             % self.name)
 
 
 @dataclass
@@ -59,84 +110,129 @@ def default_specs(reduce_range=False):
     ]
 
 
-def _data_hash(dataset):
+def _hash_arrays(arrays):
     digest = hashlib.sha256()
-    for name in sorted(dataset.calibration):
-        array = np.ascontiguousarray(dataset.calibration[name])
+    for name in sorted(arrays):
+        array = np.ascontiguousarray(arrays[name])
         digest.update(name.encode() + str(array.dtype).encode() + str(array.shape).encode())
         digest.update(array.tobytes())
     return digest.hexdigest()
 
 
-def _versions():
+def _versions(with_torch=False):
     import onnxruntime
 
-    return {"edgeshrink": host.__version__, "onnxruntime": onnxruntime.__version__}
+    versions = {"edgeshrink": host.__version__, "onnxruntime": onnxruntime.__version__}
+    if with_torch:
+        import torch
+        import torch_pruning
+
+        versions.update(torch=torch.__version__, torch_pruning=torch_pruning.__version__)
+    return versions
 
 
-def cache_key(source_sha, spec, data_sha):
-    key = {"source": source_sha, "technique": spec.technique, "options": opts.to_dict(spec.options),
-           "data": data_sha if spec.technique == "int8-static" else None, "versions": _versions()}
+def cache_key(source_sha, spec, data_sha, torch_source=None):
+    uses_data = any(s.technique in _DATA_STEPS for s in spec.steps)
+    uses_torch = bool(spec.torch_steps)
+    key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps],
+           "data": data_sha if uses_data else None,
+           "torch": torch_source.state_sha if uses_torch else None,
+           "train": _hash_arrays({"x": torch_source.train_x, "y": torch_source.train_y})
+           if uses_torch and torch_source.has_training_data else None,
+           "versions": _versions(uses_torch)}
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def describe(path, source_info=None):
-    """Size, hash, parameters, multiply-adds of a model file."""
-    model = modelinfo.load(path)
-    macs = modelinfo.multiply_adds(model)
-    return {"size_bytes": os.path.getsize(path), "sha256": modelinfo.sha256_file(path),
-            "params": modelinfo.parameter_count(model),
-            # A quantized graph does the same arithmetic in another precision; when its
-            # DQ/QDQ nodes defeat shape inference, the source's count still holds.
-            "macs": macs if macs is not None else (source_info or {}).get("macs")}
-
-
-def make_variants(source, dataset, specs, cache_dir=None, log=print):
+def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None):
     """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``."""
     source = Path(source)
     modelinfo.load(source)  # fail early and clearly on a bad file
+    for spec in specs:
+        if spec.torch_steps and torch_source is None:
+            raise UsageError("variant '%s' has PyTorch steps (%s) but the model is an ONNX file; "
+                             "use the demo or give the PyTorch model with --torch module:function"
+                             % (spec.name, ", ".join(s.technique for s in spec.torch_steps)))
     source_sha = modelinfo.sha256_file(source)
-    source_info = describe(source)
-    data_sha = _data_hash(dataset)
+    source_info = accounting.describe(source)
+    data_sha = _hash_arrays(dataset.calibration)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
     made: List[Variant] = []
+    reference = None
     with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
         workdir = Path(scratch)
         for spec in specs:
-            key = cache_key(source_sha, spec, data_sha)
-            folder = root / key
+            folder = root / cache_key(source_sha, spec, data_sha, torch_source)
             if (folder / "manifest.json").exists():
                 manifest = json.loads((folder / "manifest.json").read_text())
                 made.append(Variant(spec.name, folder / "model.onnx", manifest, cached=True))
                 continue
             log("compress: %s (%s)" % (spec.name, spec.technique))
-            _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir)
+            if reference is None:
+                reference = accounting.reference(source, dataset)
+            _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir,
+                        torch_source, reference, log)
             made.append(Variant(spec.name, folder / "model.onnx",
                                 json.loads((folder / "manifest.json").read_text())))
     return made
 
 
-def _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir):
+def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
+    """Apply every step; returns the final file and each step's record."""
+    records, current = [], Path(source)
+    torch_steps = spec.torch_steps
+    if torch_steps:
+        from ..torch_export import export_onnx
+        from .torch_steps import TorchWork
+
+        first_input = list(dataset.calibration)[0]
+        work = TorchWork(torch_source.fresh(), torch_source.fresh(), torch_source,
+                         dataset.calibration[first_input], log)
+        for step in torch_steps:
+            started = time.time()
+            details = techniques.get(step.technique).generate(work, step.options)
+            records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
+        current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
+                              torch_source.input_name, torch_source.output_name)
+    onnx_steps = spec.steps[len(torch_steps):]
+    for index, step in enumerate(onnx_steps):
+        output = staging / ("step%d.onnx" % index)
+        started = time.time()
+        details = techniques.get(step.technique).generate(current, output, step.options, dataset, workdir)
+        records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
+        current = output
+    final = staging / "model.onnx"
+    if current == Path(source):
+        shutil.copyfile(current, final)
+    else:
+        os.replace(current, final)
+    for leftover in staging.glob("*.onnx"):
+        if leftover != final:
+            leftover.unlink()
+    return final, records
+
+
+def _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir, torch_source,
+                reference, log):
     """Make one variant in a staging folder and rename it into place: complete or absent."""
     staging = folder.with_name("%s.tmp%d" % (folder.name, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         started = time.time()
-        techniques.get(spec.technique).generate(source, staging / "model.onnx", spec.options,
-                                                dataset, workdir)
-        seconds = time.time() - started
+        final, lineage = _run_chain(spec, source, dataset, staging, workdir, torch_source, log)
+        uses_data = any(s.technique in _DATA_STEPS for s in spec.steps)
         manifest = {
             "name": spec.name, "technique": spec.technique,
-            "options": opts.to_dict(spec.options),
-            "lineage": [{"technique": spec.technique, "options": opts.to_dict(spec.options)}],
+            "options": opts.to_dict(spec.steps[-1].options) if len(spec.steps) == 1 else None,
+            "lineage": lineage,
             "source": {"path": str(source), "sha256": source_sha, **source_info},
-            "calibration": {"sha256": data_sha, "source": dataset.source}
-            if spec.technique == "int8-static" else None,
-            "compress_seconds": round(seconds, 3), "versions": _versions(), "cache_key": folder.name,
+            "calibration": {"sha256": data_sha, "source": dataset.source} if uses_data else None,
+            "compress_seconds": round(time.time() - started, 3),
+            "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
         }
-        manifest.update(describe(staging / "model.onnx", source_info))
+        manifest.update(accounting.describe(final, source_info))
+        manifest["host_fidelity"] = accounting.fidelity(final, dataset, reference)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.rename(staging, folder)
     except OSError:

@@ -9,13 +9,13 @@ import json
 import os
 import shutil
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .. import paths
+from ..torch_export import export_onnx
 from . import data as demo_data
 
 EPOCHS = 5
@@ -26,7 +26,6 @@ SEED = 0
 CALIBRATION_SAMPLES = 128
 INPUT_NAME = "image"
 OUTPUT_NAME = "logits"
-OPSET = 17
 
 
 @dataclass
@@ -40,7 +39,7 @@ class Demo:
 
     @property
     def data_path(self):
-        """``eval_x``, ``eval_y``, ``calib_x`` arrays for the dataset loader."""
+        """``eval_x``, ``eval_y``, ``calib_x``, ``train_x``, ``train_y`` arrays."""
         return self.folder / "data.npz"
 
     @property
@@ -52,6 +51,7 @@ def _cache_key():
     digest = hashlib.sha256()
     for name in ("model.py", "data.py", "build.py"):
         digest.update((Path(__file__).parent / name).read_bytes())
+    digest.update((Path(__file__).parent.parent / "torch_export.py").read_bytes())
     digest.update(json.dumps([EPOCHS, BATCH, MAX_LR, WIDTH, SEED, demo_data.IMAGE_SIZE]).encode())
     return digest.hexdigest()[:16]
 
@@ -92,19 +92,6 @@ def accuracy(model, xs, ys):
         return float((model(torch.from_numpy(xs)).argmax(1).numpy() == ys).mean())
 
 
-def export_onnx(model, path, image_size):
-    import torch
-
-    example = torch.zeros(1, 1, image_size, image_size)
-    with warnings.catch_warnings():
-        # The TorchScript exporter is deprecated upstream but is fast and gives a
-        # plain graph; its deprecation warning is not the user's concern.
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, example, str(path), input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=OPSET, dynamo=False,
-                          dynamic_axes={INPUT_NAME: {0: "batch"}, OUTPUT_NAME: {0: "batch"}})
-
-
 def ensure_demo(cache_dir=None, log=print):
     """The demo model and its data, built on first use (about a minute on 2 cores)."""
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "demo"
@@ -120,11 +107,13 @@ def ensure_demo(cache_dir=None, log=print):
     staging = root / ("%s.tmp%d" % (folder.name, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    export_onnx(model, staging / "model.onnx", demo_data.IMAGE_SIZE)
+    export_onnx(model, (1, 1, demo_data.IMAGE_SIZE, demo_data.IMAGE_SIZE), staging / "model.onnx",
+                INPUT_NAME, OUTPUT_NAME)
     torch.save(model.state_dict(), staging / "model.pt")
     rng = np.random.RandomState(SEED)
     calib = split.train_x[rng.choice(len(split.train_x), CALIBRATION_SAMPLES, replace=False)]
-    np.savez(staging / "data.npz", eval_x=split.eval_x, eval_y=split.eval_y, calib_x=calib)
+    np.savez(staging / "data.npz", eval_x=split.eval_x, eval_y=split.eval_y, calib_x=calib,
+             train_x=split.train_x, train_y=split.train_y)
     meta = {
         "name": "mobilenet-demo",
         "input": INPUT_NAME, "output": OUTPUT_NAME,

@@ -1,0 +1,66 @@
+"""Honest accounting of a variant: what it costs to store, compute, and how far it drifts.
+
+- ``size_bytes`` is the file as shipped; ``entropy_coded_bytes`` is that file after
+  lzma, which is what weight sharing and unstructured sparsity actually buy (a size
+  gain only: the runtime still executes dense float tensors).
+- ``params`` counts stored weight elements; ``macs`` counts Conv/Gemm/MatMul
+  multiply-adds per sample.
+- ``host_fidelity`` compares the variant's outputs with the original model's on the
+  evaluation inputs, computed with onnxruntime on the host at compression time; the
+  device measures the same again with its own runtime.
+"""
+
+import lzma
+import os
+
+import numpy as np
+
+from .. import modelinfo
+
+FIDELITY_SAMPLES = 256
+
+
+def describe(path, source_info=None):
+    model = modelinfo.load(path)
+    macs = modelinfo.multiply_adds(model)
+    with open(path, "rb") as handle:
+        data = handle.read()
+    return {"size_bytes": os.path.getsize(path), "sha256": modelinfo.sha256_file(path),
+            "entropy_coded_bytes": len(lzma.compress(data, preset=1)),
+            "params": modelinfo.parameter_count(model),
+            # A quantized graph does the same arithmetic in another precision; when its
+            # DQ/QDQ nodes defeat shape inference, the source's count still holds.
+            "macs": macs if macs is not None else (source_info or {}).get("macs")}
+
+
+def _run(path, dataset, count):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    names = [i.name for i in session.get_inputs()]
+    missing = [n for n in names if n not in dataset.inputs]
+    if missing:
+        return None
+    return np.concatenate([session.run(None, {n: dataset.inputs[n][i:i + 1] for n in names})[0]
+                           for i in range(count)])
+
+
+def reference(source, dataset):
+    return _run(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+
+
+def fidelity(path, dataset, reference_outputs):
+    if reference_outputs is None:
+        return None
+    outputs = _run(path, dataset, len(reference_outputs))
+    if outputs is None or outputs.shape != reference_outputs.shape:
+        return {"measured": False, "reason": "the variant's inputs or outputs differ from the original's"}
+    out = outputs.reshape(len(outputs), -1).astype(np.float64)
+    ref = reference_outputs.reshape(len(reference_outputs), -1).astype(np.float64)
+    cosine = (out * ref).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
+    result = {"measured": True, "samples": int(len(out)), "cosine_mean": float(cosine.mean())}
+    if out.shape[1] > 1:
+        result["top1_agreement"] = float((out.argmax(1) == ref.argmax(1)).mean())
+        if dataset.labels is not None:
+            result["accuracy"] = float((out.argmax(1) == np.asarray(dataset.labels)[:len(out)]).mean())
+    return result

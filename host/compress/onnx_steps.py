@@ -1,0 +1,148 @@
+"""More ONNX-level generators: unstructured pruning, 4-bit weights, mixed precision.
+
+A generator may return a dict of details (actual sparsity, nodes kept in float);
+they are recorded in the variant's lineage.
+"""
+
+import numpy as np
+
+from ...shared.errors import ModelError
+from . import options as opts
+from .techniques import _CalibrationReader, _preprocessed, _quant_type, _translate, register
+
+_WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1}
+
+
+@register("prune-magnitude", opts.MagnitudePruneOptions,
+          "unstructured magnitude pruning: zeros that shrink the compressed file, not the latency")
+def prune_magnitude(source, target, options, dataset, workdir):
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(source))
+    # Depthwise kernels hold ~1% of the weights but every one of them matters: leave them.
+    depthwise = {node.input[1] for node in model.graph.node if node.op_type == "Conv"
+                 and any(a.name == "group" and a.i > 1 for a in node.attribute)}
+    weights = {node.input[_WEIGHT_OPS[node.op_type]] for node in model.graph.node
+               if node.op_type in _WEIGHT_OPS and len(node.input) > 1} - depthwise
+    conv_weights = {node.input[1] for node in model.graph.node if node.op_type == "Conv"}
+    zeros = total = 0
+    for index, init in enumerate(model.graph.initializer):
+        if init.name not in weights or len(init.dims) < 2:
+            continue
+        values = numpy_helper.to_array(init).copy()
+        # Per output filter: exported graphs fold batch norm into the weights, so filter
+        # scales differ widely and one tensor-wide threshold would erase whole filters.
+        rows = values.reshape(values.shape[0], -1) if init.name in conv_weights else values.T
+        cut = np.quantile(np.abs(rows), options.sparsity, axis=1, keepdims=True)
+        rows[np.abs(rows) <= cut] = 0
+        zeros += int((values == 0).sum())
+        total += values.size
+        model.graph.initializer[index].CopyFrom(numpy_helper.from_array(values, init.name))
+    if not total:
+        raise ModelError("no Conv/Gemm/MatMul weights to prune in %s" % source)
+    onnx.save(model, str(target))
+    return {"sparsity": round(zeros / float(total), 4)}
+
+
+@register("int4-weight", opts.Int4Options,
+          "4-bit block-wise weight-only quantization of MatMul (onnxruntime MatMulNBits)")
+def int4_weight(source, target, options, dataset, workdir):
+    import onnx
+    from onnxruntime.quantization.matmul_nbits_quantizer import MatMulNBitsQuantizer
+
+    model = onnx.load(str(source))
+    if not any(n.op_type == "MatMul" for n in model.graph.node):
+        # Gemm layers are rewritten as MatMul + Add so the 4-bit kernel can take them.
+        model = _gemm_as_matmul(model)
+    try:
+        quantizer = MatMulNBitsQuantizer(model, bits=4, block_size=options.block_size,
+                                         is_symmetric=options.symmetric)
+        quantizer.process()
+        quantizer.model.save_model_to_file(str(target))
+    except Exception as exc:
+        raise _translate("4-bit weight quantization", exc)
+    quantized = sum(1 for n in onnx.load(str(target)).graph.node if n.op_type == "MatMulNBits")
+    if not quantized:
+        raise ModelError("no MatMul/Gemm layer could be quantized to 4 bits in %s" % source)
+    return {"matmul_nbits_nodes": quantized}
+
+
+def _gemm_as_matmul(model):
+    import onnx
+    from onnx import helper, numpy_helper
+
+    inits = {i.name: i for i in model.graph.initializer}
+    nodes = []
+    for node in model.graph.node:
+        attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute}
+        b = inits.get(node.input[1]) if node.op_type == "Gemm" and len(node.input) > 1 else None
+        if b is None or attrs.get("transA") or attrs.get("alpha", 1.0) != 1.0 or attrs.get("beta", 1.0) != 1.0:
+            nodes.append(node)
+            continue
+        weight = numpy_helper.to_array(b)
+        if attrs.get("transB"):
+            weight = weight.T
+        name = node.input[1] + "_kxn"
+        model.graph.initializer.append(numpy_helper.from_array(np.ascontiguousarray(weight), name))
+        product = node.output[0] + "_matmul" if len(node.input) > 2 else node.output[0]
+        nodes.append(helper.make_node("MatMul", [node.input[0], name], [product], name=node.name + "_matmul"))
+        if len(node.input) > 2:
+            nodes.append(helper.make_node("Add", [product, node.input[2]], [node.output[0]], name=node.name + "_add"))
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _cosine(a, b):
+    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
+    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)).mean())
+
+
+def _outputs(path, feeds_list):
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return np.concatenate([session.run(None, feeds)[0] for feeds in feeds_list])
+
+
+@register("mixed-precision", opts.MixedPrecisionOptions,
+          "int8 static except the most sensitive nodes, kept in float until a fidelity target is met")
+def mixed_precision(source, target, options, dataset, workdir):
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+
+    prepared = _preprocessed(source, workdir)
+    nodes = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
+    names = list(dataset.calibration)
+    count = min(options.calibration_samples, len(dataset.calibration[names[0]]))
+    feeds = [{n: dataset.calibration[n][i:i + 1] for n in names} for i in range(count)]
+    reference = _outputs(prepared, feeds)
+    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+              "percentile": CalibrationMethod.Percentile}[options.calibration]
+
+    def quantize(out, include=None, exclude=None):
+        quantize_static(str(prepared), str(out), _CalibrationReader(dataset.calibration, count),
+                        quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+                        reduce_range=options.reduce_range, activation_type=_quant_type("int8"),
+                        weight_type=_quant_type("int8"), calibrate_method=method,
+                        nodes_to_quantize=include, nodes_to_exclude=exclude)
+        return _cosine(_outputs(out, feeds), reference)
+
+    try:
+        probe = workdir / "mixed-probe.onnx"
+        sensitivity = {node: 1.0 - quantize(probe, include=[node]) for node in nodes}
+        ranked = sorted(nodes, key=sensitivity.get, reverse=True)
+        kept, cosine = [], quantize(target, exclude=[])
+        step = 1
+        while cosine < options.target_cosine and len(kept) < len(ranked):
+            kept = ranked[:len(kept) + step]
+            step *= 2  # widen the float set geometrically: few quantization passes
+            cosine = quantize(target, exclude=kept)
+    except ModelError:
+        raise
+    except Exception as exc:
+        raise _translate("mixed-precision quantization", exc)
+    return {"float_nodes": kept, "quantized_nodes": len(nodes) - len(kept), "cosine_on_calibration": round(cosine, 6),
+            "most_sensitive": ranked[:5]}

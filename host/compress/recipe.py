@@ -1,0 +1,60 @@
+"""Recipes: TOML files naming variants as ordered chains of steps with typed options.
+
+    [[variant]]
+    name = "prune50-kd-int8"
+    steps = [
+      { step = "prune", ratio = 0.5, criterion = "l1" },
+      { step = "distill", epochs = 3 },
+      { step = "int8-static", calibration = "entropy" },
+    ]
+
+The fp32 baseline is always added (every ratio and accuracy drop is against it);
+``defaults = true`` at the top adds the default grid too. Errors name the file, the
+variant and the step.
+"""
+
+import sys
+from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+from ...shared.errors import EdgeshrinkError, UsageError
+from .variants import VariantSpec, default_specs
+
+
+def load(path, reduce_range=False):
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError("recipe not found: %s" % path)
+    try:
+        document = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UsageError("%s: not valid TOML: %s" % (path, exc))
+    unknown = sorted(set(document) - {"variant", "defaults"})
+    if unknown:
+        raise UsageError("%s: unknown top-level key(s) %s (expected [[variant]] tables and `defaults`)"
+                         % (path, ", ".join(unknown)))
+    specs = default_specs(reduce_range) if document.get("defaults") else [VariantSpec.build("fp32", "fp32")]
+    for index, table in enumerate(document.get("variant", [])):
+        name = table.get("name") or "variant-%d" % (index + 1)
+        extra = sorted(set(table) - {"name", "steps"})
+        if extra:
+            raise UsageError("%s: variant '%s': unknown key(s) %s (expected name, steps)"
+                             % (path, name, ", ".join(extra)))
+        steps = table.get("steps")
+        if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+            raise UsageError("%s: variant '%s': steps must be a list of tables like { step = \"prune\" }"
+                             % (path, name))
+        try:
+            spec = VariantSpec.chain(name, steps)
+        except EdgeshrinkError as exc:
+            raise UsageError("%s: variant '%s': %s" % (path, name, exc.message))
+        if any(s.name == name for s in specs):
+            raise UsageError("%s: variant name '%s' is used twice" % (path, name))
+        specs.append(spec)
+    if len(specs) == 1:
+        raise UsageError("%s: no [[variant]] tables" % path)
+    return specs
