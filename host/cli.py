@@ -12,6 +12,7 @@ Exit codes (also in README.md):
 import functools
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional
 
@@ -21,6 +22,7 @@ from ..shared.errors import ConstraintError, EdgeshrinkError, UsageError
 from . import deploy as jobs
 from . import board_check, board_setup, fleet, inventory, paths, render
 from .connectors import hostkeys, ssh_target
+from .compress import recipe as recipe_loader
 from .compress import variants as variant_maker
 from .store import ResultsStore
 
@@ -84,6 +86,10 @@ MinRunsOpt = typer.Option(None, "--min-runs", help="Fewest timed runs per varian
 MaxRunsOpt = typer.Option(None, "--max-runs", help="Most timed runs per variant.")
 MinTimeOpt = typer.Option(None, "--min-time", help="Time floor per variant, seconds.")
 MaxTimeOpt = typer.Option(None, "--max-time", help="Time ceiling per variant, seconds.")
+RecipeOpt = typer.Option(None, "--recipe", help="TOML recipe of variants (default: the built-in grid).")
+TorchOpt = typer.Option(None, "--torch", help="PyTorch model as module:function returning an nn.Module.")
+InputShapeOpt = typer.Option(None, "--input-shape", help="With --torch: one sample's shape, e.g. 1,3,224,224.")
+TrainDataOpt = typer.Option(None, "--train-data", help=".npz with 'x' and 'y' for distillation steps.")
 DevicesOpt = typer.Option(None, "--device", "-d", help="Device name from devices.toml (repeatable).")
 TagOpt = typer.Option(None, "--tag", "-t", help="Every device with this tag (repeatable).")
 ParallelOpt = typer.Option(fleet.DEFAULT_PARALLEL, "--parallel", min=1, help="Devices measured at once.")
@@ -125,10 +131,36 @@ def _emit_json(payload):
     sys.stdout.write(json.dumps(payload, indent=2, default=str) + "\n")
 
 
-def _prepare(model, data, reduce_range):
+@dataclass
+class ModelChoice:
+    """What to compress and how: the model, its data, and the variants to make."""
+
+    model: Optional[Path] = None
+    data: Optional[Path] = None
+    reduce_range: bool = False
+    recipe: Optional[Path] = None
+    torch: Optional[str] = None
+    input_shape: Optional[str] = None
+    train_data: Optional[Path] = None
+
+    def shape(self):
+        if not self.input_shape:
+            return None
+        try:
+            return tuple(int(d) for d in self.input_shape.split(","))
+        except ValueError:
+            raise UsageError("--input-shape takes comma-separated integers, e.g. 1,3,224,224")
+
+
+def _prepare(choice):
     """Validate and compress the model before anything is sent anywhere."""
-    source = jobs.resolve_model(model, data, log=_log)
-    return source, jobs.compress(source, variant_maker.default_specs(reduce_range), log=_log)
+    if choice.torch and choice.model:
+        raise UsageError("give either an ONNX MODEL or --torch module:function, not both")
+    specs = recipe_loader.load(choice.recipe, choice.reduce_range) if choice.recipe \
+        else variant_maker.default_specs(choice.reduce_range)
+    source = jobs.resolve_model(choice.model, choice.data, log=_log, torch_factory=choice.torch,
+                                input_shape=choice.shape(), train_data=choice.train_data)
+    return source, jobs.compress(source, specs, log=_log)
 
 
 def _show_run(stored, device_name, as_json, with_decision):
@@ -146,9 +178,11 @@ def _show_run(stored, device_name, as_json, with_decision):
 
 @command(app)
 def compress(model: Optional[Path] = ModelArg, data: Optional[Path] = DataOpt,
-             reduce_range: bool = ReduceRangeOpt, as_json: bool = JsonOpt):
+             reduce_range: bool = ReduceRangeOpt, recipe: Optional[Path] = RecipeOpt,
+             torch: Optional[str] = TorchOpt, input_shape: Optional[str] = InputShapeOpt,
+             train_data: Optional[Path] = TrainDataOpt, as_json: bool = JsonOpt):
     """Make the variants of a model (cached: unchanged inputs are not compressed twice)."""
-    source, variants = _prepare(model, data, reduce_range)
+    source, variants = _prepare(ModelChoice(model, data, reduce_range, recipe, torch, input_shape, train_data))
     if as_json:
         _emit_json({"model": str(source.path), "variants": [
             {"name": v.name, "path": str(v.path), "cached": v.cached, "manifest": v.manifest} for v in variants]})
@@ -198,11 +232,11 @@ def _report(targets, outcomes, as_json, with_decision):
         raise typer.Exit(code)
 
 
-def _measure_on_devices(kind, model, device, tag, data, reduce_range, timing, parallel,
-                        accept_new_host_key, lock_timeout, as_json, do_install=False):
+def _measure_on_devices(kind, choice, device, tag, timing, parallel, accept_new_host_key, lock_timeout,
+                        as_json, do_install=False):
     """What deploy and bench share: validate, compress, run on each device, report."""
     inventory.load(paths.devices_file(state.devices_file)).select(device or [], tag or [])
-    source, variants = _prepare(model, data, reduce_range)
+    source, variants = _prepare(choice)
     store = ResultsStore(state.db)
     options = jobs.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout)
 
@@ -219,7 +253,9 @@ def _measure_on_devices(kind, model, device, tag, data, reduce_range, timing, pa
 @command(app)
 def deploy(model: Optional[Path] = ModelArg, device: Optional[List[str]] = DevicesOpt,
            tag: Optional[List[str]] = TagOpt, data: Optional[Path] = DataOpt,
-           reduce_range: bool = ReduceRangeOpt,
+           reduce_range: bool = ReduceRangeOpt, recipe: Optional[Path] = RecipeOpt,
+           torch: Optional[str] = TorchOpt, input_shape: Optional[str] = InputShapeOpt,
+           train_data: Optional[Path] = TrainDataOpt,
            no_install: bool = typer.Option(False, "--no-install", help="Decide but do not install."),
            threads: Optional[int] = ThreadsOpt, min_runs: Optional[int] = MinRunsOpt,
            max_runs: Optional[int] = MaxRunsOpt, min_time: Optional[float] = MinTimeOpt,
@@ -227,23 +263,25 @@ def deploy(model: Optional[Path] = ModelArg, device: Optional[List[str]] = Devic
            accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
            as_json: bool = JsonOpt):
     """Compress, measure every variant on the device(s), choose the best, install it."""
-    _measure_on_devices("deploy", model, device, tag, data, reduce_range,
-                        (threads, min_runs, max_runs, min_time, max_time), parallel,
+    _measure_on_devices("deploy", ModelChoice(model, data, reduce_range, recipe, torch, input_shape, train_data),
+                        device, tag, (threads, min_runs, max_runs, min_time, max_time), parallel,
                         accept_new_host_key, lock_timeout, as_json, do_install=not no_install)
 
 
 @command(app)
 def bench(model: Optional[Path] = ModelArg, device: Optional[List[str]] = DevicesOpt,
           tag: Optional[List[str]] = TagOpt, data: Optional[Path] = DataOpt,
-          reduce_range: bool = ReduceRangeOpt,
+          reduce_range: bool = ReduceRangeOpt, recipe: Optional[Path] = RecipeOpt,
+          torch: Optional[str] = TorchOpt, input_shape: Optional[str] = InputShapeOpt,
+          train_data: Optional[Path] = TrainDataOpt,
           threads: Optional[int] = ThreadsOpt, min_runs: Optional[int] = MinRunsOpt,
           max_runs: Optional[int] = MaxRunsOpt, min_time: Optional[float] = MinTimeOpt,
           max_time: Optional[float] = MaxTimeOpt, parallel: int = ParallelOpt,
           accept_new_host_key: bool = AcceptNewOpt, lock_timeout: float = LockTimeoutOpt,
           as_json: bool = JsonOpt):
     """Measure every variant on the device(s) and store the results (no install)."""
-    _measure_on_devices("bench", model, device, tag, data, reduce_range,
-                        (threads, min_runs, max_runs, min_time, max_time), parallel,
+    _measure_on_devices("bench", ModelChoice(model, data, reduce_range, recipe, torch, input_shape, train_data),
+                        device, tag, (threads, min_runs, max_runs, min_time, max_time), parallel,
                         accept_new_host_key, lock_timeout, as_json)
 
 

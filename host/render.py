@@ -76,13 +76,18 @@ class LiveProgress:
 
 def variants_table(variants, title="Variants"):
     table = Table(title=title)
-    for column in ("variant", "technique", "size MiB", "params", "MMACs", "cached"):
-        table.add_column(column, justify="right" if column not in ("variant", "technique") else "left")
+    columns = ("variant", "steps", "size MiB", "lzma MiB", "params", "MMACs", "host acc", "agree", "made in", "cached")
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("variant", "steps") else "right")
     for v in variants:
         m = v.manifest
-        table.add_row(v.name, m["technique"], "%.2f" % (m["size_bytes"] / 2 ** 20), "{:,}".format(m["params"]),
-                      _fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
-                      "yes" if v.cached else "new")
+        fidelity = m.get("host_fidelity") or {}
+        table.add_row(v.name, m["technique"], "%.2f" % (m["size_bytes"] / 2 ** 20),
+                      _fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
+                           "%.2f"),
+                      "{:,}".format(m["params"]), _fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
+                      _pct(fidelity.get("accuracy")), _pct(fidelity.get("top1_agreement")),
+                      "%.1fs" % m.get("compress_seconds", 0), "yes" if v.cached else "new")
     return table
 
 

@@ -125,3 +125,20 @@ def test_compress_and_devices_list(tmp_path, host_env, devices_file):
     assert names == ["fp32", "fp16", "int8-dynamic", "int8-static"]
     listing = cli(host_env, devices_file, "devices", "list", "--json")
     assert json.loads(listing.stdout)["local"]["connection"] == "local"
+
+
+def test_deploy_with_a_combined_recipe(tmp_path, demo, host_env, devices_file):
+    recipe = tmp_path / "combined.toml"
+    recipe.write_text('[[variant]]\nname = "p50-kd-int8"\nsteps = [{ step = "prune", ratio = 0.5 },'
+                      ' { step = "distill", epochs = 1 }, { step = "int8-static" }]\n')
+    result = cli(host_env, devices_file, "deploy", "--device", "local", "--recipe", str(recipe), "--json",
+                 *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)
+    assert [v["name"] for v in run["variants"]] == ["fp32", "p50-kd-int8"]
+    combined = next(v for v in run["variants"] if v["name"] == "p50-kd-int8")
+    assert [s["technique"] for s in combined["manifest"]["lineage"]] == ["prune", "distill", "int8-static"]
+    fp32 = next(v for v in run["variants"] if v["name"] == "fp32")
+    assert combined["manifest"]["macs"] < 0.5 * fp32["manifest"]["macs"]
+    assert combined["measurement"]["latency_pass"]["fidelity"]["accuracy"] > 0.9
+    assert run["decision"]["chosen"] in ("fp32", "p50-kd-int8")
