@@ -19,15 +19,18 @@ from edgeshrink.shared.errors import UsageError
 from .conftest import run_cli
 
 
+SMALL = {"width": 0.5, "blocks": ((32, 1), (64, 2), (64, 1), (128, 2))}
+
+
 def small_mobilenet(seed=0):
     torch.manual_seed(seed)
-    model = MobileNetDemo(width=0.5, blocks=((32, 1), (64, 2), (64, 1), (128, 2))).eval()
-    return model
+    return MobileNetDemo(**SMALL).eval()
 
 
 def work_for(model, samples=None):
     samples = samples if samples is not None else np.random.RandomState(0).rand(32, 1, 32, 32).astype(np.float32)
-    source = TorchSource(lambda: model, (1, 1, 32, 32), "image", "logits", state_hash(model), family="mobilenet-demo")
+    source = TorchSource(lambda: model, (1, 1, 32, 32), "image", "logits", state_hash(model),
+                         family="mobilenet-demo", family_args=dict(SMALL))
     return torch_steps.TorchWork(model, model, source, samples, log=lambda m: None)
 
 
@@ -250,3 +253,30 @@ def test_compress_a_pytorch_factory_with_a_recipe(tmp_path, host_env):
     assert [s["technique"] for s in made["pruned"]["lineage"]] == ["prune", "int8-static"]
     missing = run_cli(["compress", "--torch", "usermodel:build"], host_env, cwd=str(tmp_path))
     assert missing.returncode == 2 and "--input-shape" in missing.stderr
+
+
+def test_width_and_resolution_multipliers_shrink_the_work():
+    work = work_for(small_mobilenet())
+    before = count_params(work.model)
+    torch_steps.width(work, opts.WidthOptions(width=0.5))
+    assert count_params(work.model) < 0.5 * before
+    traced = []
+    torch_steps.resolution(work, opts.ResolutionOptions(scale=0.5))
+    work.model[1].features[0].register_forward_hook(lambda m, i, o: traced.append(i[0].shape))
+    assert work.model(torch.zeros(1, 1, 32, 32)).shape == (1, 10)
+    assert tuple(traced[0][-2:]) == (16, 16)  # the network itself runs at half the resolution
+    other = TorchSource(lambda: nn.Linear(4, 2), (1, 4), "x", "y", "0" * 64)
+    with pytest.raises(UsageError, match="MobileNet demo family"):
+        torch_steps.width(torch_steps.TorchWork(nn.Linear(4, 2), None, other, None), opts.WidthOptions())
+
+
+def test_torchscript_file_is_an_input_for_onnx_steps(tmp_path, host_env):
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Linear(8, 4)).eval()
+    scripted = tmp_path / "model.pt"
+    torch.jit.save(torch.jit.trace(model, torch.zeros(1, 3, 16, 16)), str(scripted))
+    result = run_cli(["compress", "--torch", str(scripted), "--input-shape", "1,3,16,16", "--json"], host_env)
+    assert result.returncode == 0, result.stderr
+    made = {v["name"]: v["manifest"] for v in json.loads(result.stdout)["variants"]}
+    assert made["int8-static"]["host_fidelity"]["cosine_mean"] > 0.98

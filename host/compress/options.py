@@ -175,3 +175,11 @@ class MixedPrecisionOptions:
     def validate(self):
         _check_range("target_cosine", self.target_cosine, 0.0, 1.0)
         _check_choice("calibration", self.calibration, CALIBRATION_METHODS)
+
+
+@dataclass(frozen=True)
+class ResolutionOptions:
+    scale: float = 0.75           # input side multiplier (0.75: 96x96 -> 72x72)
+
+    def validate(self):
+        _check_range("scale", self.scale, 0.1, 1.0)

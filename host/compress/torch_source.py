@@ -25,6 +25,7 @@ class TorchSource:
     train_x: Optional[np.ndarray] = None
     train_y: Optional[np.ndarray] = None
     family: Optional[str] = None  # "mobilenet-demo" enables width multipliers
+    family_args: Optional[dict] = None  # the family constructor's arguments for the original
 
     def fresh(self):
         model = self.factory()
@@ -60,11 +61,36 @@ def from_demo(demo):
         train_x, train_y = (data["train_x"], data["train_y"]) if "train_x" in data.files else (None, None)
     size = demo.meta["image_size"]
     return TorchSource(factory, (1, 1, size, size), demo.meta["input"], demo.meta["output"],
-                       state_hash(factory()), train_x, train_y, family="mobilenet-demo")
+                       state_hash(factory()), train_x, train_y, family="mobilenet-demo",
+                       family_args={"width": demo.meta["width"]})
+
+
+def from_file(path, input_shape, train_x=None, train_y=None):
+    """A TorchScript file (``torch.jit.save``) or a ``torch.export`` program (``.pt2``).
+
+    Such graphs export to ONNX and take every ONNX-level step; module-level steps
+    that rebuild layers (prune, lowrank) need the Python module (module:function).
+    """
+    import torch
+
+    try:
+        if str(path).endswith(".pt2"):
+            module = torch.export.load(str(path)).module()
+        else:
+            module = torch.jit.load(str(path), map_location="cpu")
+    except Exception as exc:
+        raise ModelError("cannot load %s as TorchScript or torch.export: %s" % (path, str(exc).splitlines()[0]))
+    return TorchSource(lambda: module, tuple(input_shape), "input", "output", state_hash(module), train_x, train_y)
 
 
 def from_factory(spec, input_shape, train_x=None, train_y=None):
-    """``module:function`` -> TorchSource; one clear error when it does not resolve."""
+    """``module:function`` (or a TorchScript/.pt2 file) -> TorchSource, or one clear error."""
+    if spec.endswith((".pt", ".pth", ".pt2")):
+        from pathlib import Path
+
+        if not Path(spec).is_file():
+            raise ModelError("PyTorch model file not found: %s" % spec)
+        return from_file(spec, input_shape, train_x, train_y)
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise UsageError("--torch takes module:function, got %r" % spec)

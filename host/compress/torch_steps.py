@@ -106,7 +106,22 @@ def width(work, options):
     from ..demo.model import MobileNetDemo
 
     torch.manual_seed(SEED)
-    work.model = MobileNetDemo(width=options.width).eval()
+    args = dict(work.source.family_args or {})
+    args["width"] = args.get("width", 1.0) * options.width  # relative to the original's width
+    work.model = MobileNetDemo(**args).eval()
+
+
+@register("resolution", opts.ResolutionOptions,
+          "MobileNet resolution multiplier: the network runs on a downscaled input (train it with distill)",
+          level="torch")
+def resolution(work, options):
+    # The variant still takes the original input and downscales it first (an ONNX Resize),
+    # so the same evaluation data measures it; a deployment can feed smaller frames.
+    if any(isinstance(m, nn.Linear) for m in work.model.modules()) and not any(
+            isinstance(m, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)) for m in work.model.modules()):
+        raise UsageError("the resolution step needs a network with global pooling before its classifier")
+    work.model = nn.Sequential(nn.Upsample(scale_factor=options.scale, mode="bilinear", align_corners=False),
+                               work.model).eval()
 
 
 @register("distill", opts.DistillOptions,

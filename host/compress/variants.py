@@ -83,9 +83,10 @@ class VariantSpec:
         names = [s.technique for s in self.steps]
         if "fp32" in names and len(names) > 1:
             raise UsageError("variant '%s': fp32 is the unchanged baseline and cannot be chained" % self.name)
-        if "width" in names and "distill" not in names[names.index("width"):]:
-            raise UsageError("variant '%s': a width step makes an untrained student; add a distill step after it"
-                             % self.name)
+        for retrains in ("width", "resolution"):
+            if retrains in names and "distill" not in names[names.index(retrains):]:
+                raise UsageError("variant '%s': a %s step needs a distill step after it to train the result"
+                                 % (self.name, retrains))
 
 
 @dataclass
