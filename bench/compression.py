@@ -34,7 +34,7 @@ def main():
     base = rows["fp32"]
     print("demo compression suite on local (threads=%d); latency = agent p50; accuracy on %d held-out digits"
           % (args.threads, run.variants[0]["measurement"]["latency_pass"]["fidelity"]["samples"]))
-    widths = [18, 9, 9, 10, 10, 10, 9, 10, 9]
+    widths = [24, 9, 9, 10, 10, 10, 9, 10, 9]
     print(row("variant", "p50 ms", "speedup", "size x", "lzma x", "MACs x", "acc", "acc delta", "made s",
               widths=widths))
     for name, r in rows.items():

@@ -8,7 +8,7 @@ store, so bad input changes nothing. Progress goes to an ``on_event`` callback
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from ..shared.errors import ConstraintError, RemoteError, UsageError
 from . import agent_bundle, dataset as datasets, modelinfo, paths, push
@@ -43,7 +43,9 @@ class ModelSource:
     name: str
     dataset: datasets.Dataset
     demo_meta: Optional[dict] = None
-    torch: Optional[object] = None  # TorchSource, when module-level steps are possible
+    # () -> TorchSource, when module-level steps are possible; called only when a variant
+    # needs it, so ONNX-only work never imports torch.
+    torch_loader: Optional[Callable] = None
 
 
 def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=None, input_shape=None,
@@ -61,7 +63,7 @@ def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=Non
 
         demo = ensure_demo(log=log)
         return ModelSource(demo.onnx_path, demo.meta["name"], datasets.from_demo(demo), demo.meta,
-                           torch=from_demo(demo))
+                           torch_loader=lambda: from_demo(demo))
     path = Path(model_path)
     model = modelinfo.load(path)
     specs = modelinfo.inputs(model)
@@ -96,13 +98,15 @@ def _resolve_torch(factory, input_shape, data_path, train_data, log):
     data = datasets.load_for(modelinfo.inputs(modelinfo.load(onnx_path)), data_path=data_path)
     for warning in data.warnings:
         log("warning: " + warning)
-    return ModelSource(onnx_path, factory.replace(":", "."), data, torch=source)
+    return ModelSource(onnx_path, Path(factory).stem if factory.endswith((".pt", ".pth", ".pt2"))
+                       else factory.replace(":", "."), data, torch_loader=lambda: source)
 
 
 def compress(source, specs=None, log=_quiet):
-    return variant_maker.make_variants(source.path, source.dataset,
-                                       specs or variant_maker.default_specs(), log=log,
-                                       torch_source=source.torch)
+    specs = specs or variant_maker.default_specs()
+    needs_torch = any(spec.torch_steps for spec in specs)
+    torch_source = source.torch_loader() if needs_torch and source.torch_loader else None
+    return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source)
 
 
 @dataclass

@@ -51,7 +51,9 @@ def load(path, reduce_range=False):
         try:
             spec = VariantSpec.chain(name, steps)
         except EdgeshrinkError as exc:
-            raise UsageError("%s: variant '%s': %s" % (path, name, exc.message))
+            prefix = "variant '%s': " % name
+            message = exc.message if exc.message.startswith(prefix) else prefix + exc.message
+            raise UsageError("%s: %s" % (path, message))
         if any(s.name == name for s in specs):
             raise UsageError("%s: variant name '%s' is used twice" % (path, name))
         specs.append(spec)

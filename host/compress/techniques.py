@@ -33,7 +33,8 @@ def register(name, options_class, summary, level="onnx"):
 
 
 def get(name):
-    _load_torch_steps()
+    if name not in _REGISTRY:
+        _load_torch_steps()
     try:
         return _REGISTRY[name]
     except KeyError:
