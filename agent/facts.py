@@ -7,7 +7,7 @@ import sys
 
 from . import AGENT_VERSION, backends
 from .backends.probing import probe_distribution
-from .sensors import POWER_NOT_MEASURED, Sensors
+from .sensors import POWER_NOT_MEASURED, Sensors, read_text
 
 
 def _first_match(path, keys):
@@ -41,14 +41,6 @@ def _module_version(name):
     return probe.get("version") if probe["available"] else None
 
 
-def _read(path):
-    try:
-        with open(path) as handle:
-            return handle.read().strip()
-    except OSError:
-        return None
-
-
 def cgroup_limits(proc_cgroup="/proc/self/cgroup", mount="/sys/fs/cgroup"):
     """CPU (cores) and memory (MiB) limits of this process's cgroup, v1 or v2.
 
@@ -56,24 +48,24 @@ def cgroup_limits(proc_cgroup="/proc/self/cgroup", mount="/sys/fs/cgroup"):
     the results must say so. Absent keys mean no limit was found.
     """
     limits = {}
-    text = _read(proc_cgroup)
+    text = read_text(proc_cgroup)
     for line in (text or "").splitlines():
         _, controllers, path = line.split(":", 2)
         names = controllers.split(",") if controllers else []
         if not names:  # cgroup v2: one unified hierarchy
-            cpu_max = (_read(mount + path + "/cpu.max") or "max").split()
+            cpu_max = (read_text(mount + path + "/cpu.max") or "max").split()
             if cpu_max[0] != "max" and len(cpu_max) == 2:
                 limits["cpu_cores"] = round(int(cpu_max[0]) / float(cpu_max[1]), 3)
-            memory = _read(mount + path + "/memory.max")
+            memory = read_text(mount + path + "/memory.max")
             if memory and memory != "max":
                 limits["memory_mb"] = round(int(memory) / 2 ** 20, 1)
         if "cpu" in names:
             folder = mount + "/" + controllers + path
-            quota, period = _read(folder + "/cpu.cfs_quota_us"), _read(folder + "/cpu.cfs_period_us")
+            quota, period = read_text(folder + "/cpu.cfs_quota_us"), read_text(folder + "/cpu.cfs_period_us")
             if quota and period and int(quota) > 0:
                 limits["cpu_cores"] = round(int(quota) / float(period), 3)
         if "memory" in names:
-            memory = _read(mount + "/" + controllers + path + "/memory.limit_in_bytes")
+            memory = read_text(mount + "/" + controllers + path + "/memory.limit_in_bytes")
             if memory and int(memory) < 2 ** 60:  # v1 reports "unlimited" as a huge number
                 limits["memory_mb"] = round(int(memory) / 2 ** 20, 1)
     return limits

@@ -21,7 +21,7 @@ _THROTTLE_BITS = {0: "under-voltage", 1: "arm frequency capped", 2: "throttled",
                   3: "soft temperature limit"}
 
 
-def _read(path):
+def read_text(path):
     try:
         with open(path) as handle:
             return handle.read().strip()
@@ -30,7 +30,7 @@ def _read(path):
 
 
 def _read_int(path):
-    text = _read(path)
+    text = read_text(path)
     try:
         return int(text) if text is not None else None
     except ValueError:
@@ -49,7 +49,7 @@ class Sensors:
         temps = {}
         for zone in sorted(glob.glob(self._path("sys/class/thermal/thermal_zone*"))):
             milli = _read_int(os.path.join(zone, "temp"))
-            kind = _read(os.path.join(zone, "type")) or os.path.basename(zone)
+            kind = read_text(os.path.join(zone, "type")) or os.path.basename(zone)
             # Unreadable Jetson zones report -256 C; PMIC zones are not the SoC.
             if milli is None or milli <= -256000 or "pmic" in kind.lower():
                 continue
@@ -66,7 +66,7 @@ class Sensors:
                 "cur": cur,
                 "max": _read_int(os.path.join(policy, "scaling_max_freq")),
                 "hw_max": _read_int(os.path.join(policy, "cpuinfo_max_freq")),
-                "governor": _read(os.path.join(policy, "scaling_governor")),
+                "governor": read_text(os.path.join(policy, "scaling_governor")),
             }
         return freqs
 

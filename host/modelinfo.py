@@ -4,11 +4,11 @@ Loading goes through here so that a missing or corrupt file becomes one ModelErr
 naming the file, wherever it is first touched.
 """
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..shared.errors import ModelError
+from ..shared.hashing import sha256_file  # noqa: F401  (part of this module's interface)
 
 # ONNX TensorProto element types -> numpy dtype names (the common ones).
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64",
@@ -25,14 +25,6 @@ class TensorSpec:
 
     def to_dict(self):
         return {"name": self.name, "shape": self.shape, "dtype": self.dtype}
-
-
-def sha256_file(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def load(path):

@@ -82,6 +82,11 @@ def runs_in(db):
         return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
 
 
+def cli(env, devices_file, *args):
+    """The console command with a given devices.toml."""
+    return run_cli(["--devices", str(devices_file)] + list(args), env)
+
+
 def run_cli(args, env, cwd=None, timeout=600):
     """The installed console command, as a user runs it."""
     exe = shutil.which("edgeshrink", path=str(Path(sys.executable).parent)) or "edgeshrink"

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from .conftest import REPO, run_cli, runs_in
+from .conftest import REPO, cli, runs_in
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
@@ -15,10 +15,6 @@ def devices_file(tmp_path):
     path = tmp_path / "devices.toml"
     path.write_text((REPO / "devices.toml").read_text())
     return path
-
-
-def cli(host_env, devices_file, *args):
-    return run_cli(["--devices", str(devices_file)] + list(args), host_env)
 
 
 def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devices_file):

@@ -17,13 +17,9 @@ from edgeshrink.host.lab.sshd import keygen
 from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError
 
-from .conftest import FAST, run_cli, runs_in, ssh_devices_file
+from .conftest import FAST, cli, runs_in, ssh_devices_file
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
-
-
-def cli(env, devices, *args):
-    return run_cli(["--devices", str(devices)] + list(args), env)
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from ...agent.fidelity import compare
 from .. import modelinfo
 
 FIDELITY_SAMPLES = 256
@@ -55,12 +56,8 @@ def fidelity(path, dataset, reference_outputs):
     outputs = _run(path, dataset, len(reference_outputs))
     if outputs is None or outputs.shape != reference_outputs.shape:
         return {"measured": False, "reason": "the variant's inputs or outputs differ from the original's"}
-    out = outputs.reshape(len(outputs), -1).astype(np.float64)
-    ref = reference_outputs.reshape(len(reference_outputs), -1).astype(np.float64)
-    cosine = (out * ref).sum(1) / (np.linalg.norm(out, axis=1) * np.linalg.norm(ref, axis=1) + 1e-12)
-    result = {"measured": True, "samples": int(len(out)), "cosine_mean": float(cosine.mean())}
-    if out.shape[1] > 1:
-        result["top1_agreement"] = float((out.argmax(1) == ref.argmax(1)).mean())
-        if dataset.labels is not None:
-            result["accuracy"] = float((out.argmax(1) == np.asarray(dataset.labels)[:len(out)]).mean())
+    labels = None if dataset.labels is None else np.asarray(dataset.labels)[:len(outputs)]
+    # The same comparison the agent makes on the board, so host and device figures agree.
+    result = compare(outputs, reference_outputs, labels)
+    result["measured"] = True
     return result

@@ -6,6 +6,7 @@ they are recorded in the variant's lineage.
 
 import numpy as np
 
+from ...agent.fidelity import compare
 from ...shared.errors import ModelError
 from . import options as opts
 from .techniques import _CalibrationReader, _preprocessed, _quant_type, _translate, register
@@ -95,11 +96,6 @@ def _gemm_as_matmul(model):
     return model
 
 
-def _cosine(a, b):
-    a, b = a.reshape(len(a), -1).astype(np.float64), b.reshape(len(b), -1).astype(np.float64)
-    return float(((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1) + 1e-12)).mean())
-
-
 def _outputs(path, feeds_list):
     import onnxruntime
 
@@ -128,7 +124,7 @@ def mixed_precision(source, target, options, dataset, workdir):
                         reduce_range=options.reduce_range, activation_type=_quant_type("int8"),
                         weight_type=_quant_type("int8"), calibrate_method=method,
                         nodes_to_quantize=include, nodes_to_exclude=exclude)
-        return _cosine(_outputs(out, feeds), reference)
+        return compare(_outputs(out, feeds), reference)["cosine_mean"]
 
     try:
         probe = workdir / "mixed-probe.onnx"
