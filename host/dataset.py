@@ -86,18 +86,27 @@ def from_npz(path, specs):
     return Dataset(inputs=inputs, calibration=calibration, labels=labels, source=str(path))
 
 
-def reference_outputs(model_path, dataset):
-    """The original model's first output on every evaluation sample (onnxruntime, CPU)."""
+def run_model(model_path, dataset, count=None):
+    """A model's first output on the first ``count`` evaluation samples (all by default),
+    one sample at a time with onnxruntime on the CPU; None when the model's inputs are
+    not the dataset's."""
     import onnxruntime
 
     try:
         session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError("onnxruntime cannot load %s: %s" % (model_path, str(exc).splitlines()[0]))
-    names = list(dataset.inputs)
-    outputs = [session.run(None, {n: dataset.inputs[n][i:i + 1] for n in names})[0]
-               for i in range(dataset.count)]
-    return np.concatenate(outputs)
+    names = [i.name for i in session.get_inputs()]
+    if any(n not in dataset.inputs for n in names):
+        return None
+    count = dataset.count if count is None else count
+    return np.concatenate([session.run(None, {n: dataset.inputs[n][i:i + 1] for n in names})[0]
+                           for i in range(count)])
+
+
+def reference_outputs(model_path, dataset):
+    """The original model's first output on every evaluation sample."""
+    return run_model(model_path, dataset)
 
 
 def evaluation_file(model_path, dataset, folder):

@@ -17,6 +17,7 @@ import numpy as np
 
 from ...agent.fidelity import compare
 from .. import modelinfo
+from ..dataset import run_model
 
 FIDELITY_SAMPLES = 256
 
@@ -34,26 +35,14 @@ def describe(path, source_info=None):
             "macs": macs if macs is not None else (source_info or {}).get("macs")}
 
 
-def _run(path, dataset, count):
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [i.name for i in session.get_inputs()]
-    missing = [n for n in names if n not in dataset.inputs]
-    if missing:
-        return None
-    return np.concatenate([session.run(None, {n: dataset.inputs[n][i:i + 1] for n in names})[0]
-                           for i in range(count)])
-
-
 def reference(source, dataset):
-    return _run(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+    return run_model(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
 
 
 def fidelity(path, dataset, reference_outputs):
     if reference_outputs is None:
         return None
-    outputs = _run(path, dataset, len(reference_outputs))
+    outputs = run_model(path, dataset, len(reference_outputs))
     if outputs is None or outputs.shape != reference_outputs.shape:
         return {"measured": False, "reason": "the variant's inputs or outputs differ from the original's"}
     labels = None if dataset.labels is None else np.asarray(dataset.labels)[:len(outputs)]
