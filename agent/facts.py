@@ -7,7 +7,9 @@ import sys
 
 from . import AGENT_VERSION, backends
 from .backends.probing import probe_distribution
-from .sensors import POWER_NOT_MEASURED, Sensors, read_text
+from ..shared.device_facts import DeviceFacts, RuntimeProbe
+from ..shared.measurement import Power
+from .sensors import Sensors, read_text
 
 
 def _first_match(path, keys):
@@ -25,14 +27,6 @@ def _first_match(path, keys):
 def _meminfo_mb(key):
     value = _first_match("/proc/meminfo", (key,))
     return round(int(value.split()[0]) / 1024.0, 1) if value else None
-
-
-def _board_model():
-    try:
-        with open("/proc/device-tree/model", "rb") as handle:
-            return handle.read().rstrip(b"\x00").decode("utf-8", "replace") or None
-    except OSError:
-        return None
 
 
 def _module_version(name):
@@ -73,28 +67,32 @@ def cgroup_limits(proc_cgroup="/proc/self/cgroup", mount="/sys/fs/cgroup"):
 
 def collect(root):
     statvfs = os.statvfs(root) if os.path.isdir(root) else None
-    snapshot = Sensors().snapshot()
-    return {
-        "hostname": socket.gethostname(),
-        "system": platform.system(),
-        "kernel": platform.release(),
-        "machine": platform.machine(),
-        "board": _board_model(),
-        "cpu_model": _first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
-        "cpu_count": os.cpu_count(),
-        "cpus_allowed": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "limits": cgroup_limits(),
-        "mem_total_mb": _meminfo_mb("MemTotal"),
-        "mem_available_mb": _meminfo_mb("MemAvailable"),
-        "disk_free_mb": round(statvfs.f_bavail * statvfs.f_frsize / 2 ** 20, 1) if statvfs else None,
-        "python": platform.python_version(),
-        "python_executable": sys.executable,
-        "agent_version": AGENT_VERSION,
-        "runtimes": backends.probe_all(),
-        "numpy": _module_version("numpy"),
-        "psutil": _module_version("psutil"),
-        "governors": sorted({f["governor"] for f in snapshot["cpufreq_khz"].values() if f.get("governor")}),
-        "thermal": snapshot,
-        "power": dict(POWER_NOT_MEASURED),
-        "root": root,
-    }
+    # Sensors and the board model come from EDGESHRINK_SYSFS_ROOT (default /), so a fixture
+    # tree can stand in for a board; memory, CPUs and cgroups are always this machine's.
+    sensors = Sensors()
+    snapshot = sensors.snapshot()
+    return DeviceFacts(
+        hostname=socket.gethostname(),
+        system=platform.system(),
+        kernel=platform.release(),
+        machine=platform.machine(),
+        board=sensors.board_model(),
+        cpu_model=_first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
+        cpu_count=os.cpu_count(),
+        cpus_allowed=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        limits=cgroup_limits(),
+        mem_total_mb=_meminfo_mb("MemTotal"),
+        mem_available_mb=_meminfo_mb("MemAvailable"),
+        disk_free_mb=round(statvfs.f_bavail * statvfs.f_frsize / 2 ** 20, 1) if statvfs else None,
+        python=platform.python_version(),
+        python_executable=sys.executable,
+        agent_version=AGENT_VERSION,
+        runtimes={name: RuntimeProbe.from_dict(probe) for name, probe in backends.probe_all().items()},
+        numpy=_module_version("numpy"),
+        psutil=_module_version("psutil"),
+        governors=sorted({f["governor"] for f in snapshot["cpufreq_khz"].values() if f.get("governor")}),
+        thermal=snapshot,
+        power=Power(),
+        sysfs_root=sensors.sys_root,
+        root=root,
+    ).to_dict()

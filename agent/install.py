@@ -4,6 +4,7 @@ import json
 import os
 import shutil
 
+from ..shared.decision import InstallOutcome
 from ..shared.errors import EdgeshrinkError
 from .children import run_child
 from .layout import check_name, check_sha
@@ -54,11 +55,11 @@ def install(root, request_id, args, send_event):
             check = health_check(root, name, runtime, threads, request_id)
         except EdgeshrinkError as exc:
             root.switch_active(previous)
-            return {"installed": False, "rolled_back": True, "active": previous,
-                    "previous": previous, "attempted": name,
-                    "check": {"ok": False, "code": exc.code, "message": exc.message}}
-    return {"installed": True, "rolled_back": False, "active": name, "previous": previous,
-            "attempted": name, "check": check}
+            return InstallOutcome(installed=False, rolled_back=True, active=previous, previous=previous,
+                                  attempted=name,
+                                  check={"ok": False, "code": exc.code, "message": exc.message}).to_dict()
+    return InstallOutcome(installed=True, rolled_back=False, active=name, previous=previous,
+                          attempted=name, check=check).to_dict()
 
 
 def status(root, request_id, args, send_event):

@@ -16,6 +16,7 @@ import re
 import time
 from contextlib import contextmanager
 
+from ..shared.conventions import UPLOAD_SUFFIX
 from ..shared.errors import ProtocolError, RemoteError, TransferError
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
@@ -69,13 +70,13 @@ class DeviceRoot:
     def receive_blob(self, sha, incoming_name, size, stall_timeout_s=60.0):
         """Hash an upload while it arrives, then make it a blob (see host/push.py).
 
-        Connectors write to ``<incoming>.upload`` and rename it to ``<incoming>`` when
-        complete; reading the growing file overlaps the hash with the transfer.
+        Connectors write to ``<incoming>`` + UPLOAD_SUFFIX and rename it to ``<incoming>``
+        when complete; reading the growing file overlaps the hash with the transfer.
         """
         check_sha(sha)
         check_name(incoming_name)
         final = os.path.join(self.incoming, incoming_name)
-        growing = final + ".upload"
+        growing = final + UPLOAD_SUFFIX
         digest = hashlib.sha256()
         done = 0
         last_progress = time.monotonic()

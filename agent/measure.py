@@ -17,10 +17,12 @@ import os
 import sys
 import time
 
-from ..shared import protocol
+from ..shared import conventions, protocol
 from ..shared.errors import EdgeshrinkError, ModelError
+from ..shared.fidelity import compare
+from ..shared.measurement import Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, round_samples
 from ..shared.types import BenchSettings
-from . import backends, fidelity, stats
+from . import backends, stats
 
 PROGRESS_INTERVAL_S = 0.5
 
@@ -50,8 +52,9 @@ def peak_rss_mb():
 
 
 class Data:
-    """The evaluation file: ``probe__<input>`` (one sample), ``in__<input>`` (N samples),
-    ``ref`` (original model's first output on them), optional ``labels``.
+    """The evaluation file (keys in shared/conventions.py): one probe sample per input,
+    every evaluation sample per input, the original model's first output on them, and
+    optional labels.
 
     np.load on an .npz reads a key only when asked, so the memory pass touches just
     the probe sample.
@@ -88,9 +91,10 @@ def feeds_from_spec(specs):
 
 
 def probe_feeds(data, specs):
-    if not all(data.has("probe__" + s["name"]) for s in specs):
+    keys = {s["name"]: conventions.probe_key(s["name"]) for s in specs}
+    if not all(data.has(key) for key in keys.values()):
         return feeds_from_spec(specs)
-    return {s["name"]: data.get("probe__" + s["name"]).astype(s["dtype"]) for s in specs}
+    return {s["name"]: data.get(keys[s["name"]]).astype(s["dtype"]) for s in specs}
 
 
 class Child:
@@ -126,11 +130,14 @@ class Child:
                    "check": self.check_pass}.get(mode)
         if handler is None:
             raise ModelError("unknown measurement pass %r" % mode)
-        result = handler(settings)
-        result["cpu_affinity"] = affinity
-        return result
+        record = handler(settings)
+        if hasattr(record, "cpu_affinity"):
+            record.cpu_affinity = affinity
+        return record.to_dict()
 
     def memory_pass(self, settings):
+        # Said before the silent part: the host can tell a long memory pass from a hang.
+        self.progress("memory", runs=max(1, settings.warmup_runs))
         data = Data(self.job.get("data_path"))
         # Import the runtime first: its own footprint belongs to the baseline, not the model.
         backends.get(self.job.get("runtime", "onnxruntime")).preload()
@@ -141,9 +148,8 @@ class Child:
         for _ in range(max(1, settings.warmup_runs)):
             runner.run(feeds)
         peak = peak_rss_mb()
-        return {"baseline_rss_mb": baseline, "rss_after_load_mb": after_load,
-                "peak_rss_mb": peak, "model_peak_delta_mb": round(peak - baseline, 2),
-                "runtime_settings": runner.settings}
+        return MemoryPass(baseline_rss_mb=baseline, rss_after_load_mb=after_load, peak_rss_mb=peak,
+                          model_peak_delta_mb=round(peak - baseline, 2), runtime_settings=runner.settings)
 
     def latency_pass(self, settings):
         data = Data(self.job.get("data_path"))
@@ -164,13 +170,11 @@ class Child:
         warmup_ms = (time.perf_counter() - start) * 1000.0
 
         samples, stop_reason = self.timed_runs(run, feeds, settings)
-        summary = stats.summarize(samples)
-        result = {"load_ms": load_ms, "first_inference_ms": first_ms,
-                  "warmup_runs": settings.warmup_runs, "warmup_total_ms": warmup_ms,
-                  "stop_reason": stop_reason, "latency": summary, "samples_ms": samples,
-                  "runtime_settings": runner.settings, "input_specs": specs}
-        result["fidelity"] = self.fidelity_pass(run, data, specs, settings)
-        return result
+        return LatencyPass(load_ms=load_ms, first_inference_ms=first_ms, warmup_runs=settings.warmup_runs,
+                           warmup_total_ms=warmup_ms, stop_reason=stop_reason,
+                           latency=LatencyStats.from_dict(stats.summarize(samples)),
+                           samples_ms=round_samples(samples), runtime_settings=runner.settings,
+                           input_specs=specs, fidelity=self.fidelity_pass(run, data, specs, settings))
 
     def timed_runs(self, run, feeds, settings):
         """Run until a count and a time floor are both met, or a ceiling is hit."""
@@ -206,9 +210,9 @@ class Child:
         import numpy as np
 
         names = [s["name"] for s in specs]
-        if not data.has("ref") or not all(data.has("in__" + n) for n in names):
-            return {"measured": False, "reason": "no evaluation data was sent"}
-        inputs = {s["name"]: data.get("in__" + s["name"]).astype(s["dtype"]) for s in specs}
+        if not data.has(conventions.REFERENCE_KEY) or not all(data.has(conventions.input_key(n)) for n in names):
+            return Fidelity(measured=False, reason="no evaluation data was sent")
+        inputs = {s["name"]: data.get(conventions.input_key(s["name"])).astype(s["dtype"]) for s in specs}
         count = len(next(iter(inputs.values())))
         if settings.fidelity_samples:
             count = min(count, settings.fidelity_samples)
@@ -216,10 +220,8 @@ class Child:
         outputs = []
         for i in range(count):
             outputs.append(np.asarray(run({n: inputs[n][i:i + 1] for n in names})[0]))
-        labels = data.get("labels")[:count] if data.has("labels") else None
-        result = fidelity.compare(np.concatenate(outputs), data.get("ref")[:count], labels)
-        result["measured"] = True
-        return result
+        labels = data.get(conventions.LABELS_KEY)[:count] if data.has(conventions.LABELS_KEY) else None
+        return compare(np.concatenate(outputs), data.get(conventions.REFERENCE_KEY)[:count], labels)
 
     def check_pass(self, settings):
         import numpy as np
@@ -230,7 +232,7 @@ class Child:
                      for o in outputs if np.asarray(o).dtype.kind in "fc")
         if not finite:
             raise ModelError("the model ran but produced non-finite outputs")
-        return {"load_ms": load_ms, "outputs": len(outputs), "ok": True}
+        return HealthCheck(ok=True, load_ms=load_ms, outputs=len(outputs))
 
 
 def child_main():

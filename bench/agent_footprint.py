@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from common import REPO, row
+from common import Report, REPO, row
 
 
 def start_to_hello(python, bundle, root):
@@ -34,8 +34,9 @@ def main():
     from edgeshrink.host import agent_bundle
 
     bundle = agent_bundle.build(tempfile.mkdtemp())
-    print("agent zipapp: %.1f KiB (sha256 %s)" % (bundle.size / 1024, bundle.sha256[:12]))
-    print(row("python", "hello ms", "idle RSS MiB"))
+    report = Report("agent_footprint")
+    report.print("agent zipapp: %.1f KiB (sha256 %s)" % (bundle.size / 1024, bundle.sha256[:12]))
+    report.print(row("python", "hello ms", "idle RSS MiB"))
     pythons = [("host " + sys.version.split()[0], sys.executable)]
     if (REPO / ".venv38/bin/python").exists():
         pythons.append(("board 3.8", str(REPO / ".venv38/bin/python")))
@@ -43,8 +44,9 @@ def main():
         root = tempfile.mkdtemp()
         start_to_hello(python, bundle, root)  # first start fills the OS page cache
         samples = [start_to_hello(python, bundle, root) for _ in range(args.repeat)]
-        print(row(label, "%.0f" % (1000 * statistics.median(s[0] for s in samples)),
+        report.print(row(label, "%.0f" % (1000 * statistics.median(s[0] for s in samples)),
                   "%.1f" % statistics.median(s[1] for s in samples)))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ import json
 import subprocess
 import sys
 
-from common import demo_variants, isolated_home, local_device, median, row
+from common import Report, demo_variants, isolated_home, local_device, median, row
 
 BARE_LOOP = r"""
 import json, sys, time
@@ -23,7 +23,7 @@ options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
 session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 data = np.load(sys.argv[5])
 name = session.get_inputs()[0].name
-feeds = {name: data["probe__" + name].astype(np.float32)}
+feeds = {name: data[sys.argv[6]].astype(np.float32)}
 for _ in range(warmup):
     session.run(None, feeds)
 samples = []
@@ -47,8 +47,10 @@ def main():
     from edgeshrink.host import agent_bundle, dataset, paths
     from edgeshrink.host.connectors.local import LocalConnector
     from edgeshrink.host.session import AgentSession
-    from edgeshrink.shared.types import BenchSettings
     from edgeshrink.host import push
+    from edgeshrink.shared.conventions import EventKind, Op, probe_key
+    from edgeshrink.shared.measurement import VariantMeasurement
+    from edgeshrink.shared.types import BenchSettings
 
     source, variants = demo_variants()
     chosen = [v for v in variants if v.name in ("fp32", "int8-static")]
@@ -56,23 +58,29 @@ def main():
     settings = BenchSettings(threads=args.threads, warmup_runs=50, min_runs=args.runs, max_runs=args.runs,
                              min_time_s=0.0, max_time_s=600.0, fidelity_samples=1)
     device = local_device(threads=args.threads)
-    print("agent-measured median vs bare onnxruntime loop (threads=%d, %d runs, %d rounds)"
-          % (args.threads, args.runs, args.rounds))
-    print(row("variant", "agent ms", "bare ms", "ratio"))
+    report = Report("agent_overhead")
+    report.print("agent-measured median vs bare onnxruntime loop (threads=%d, %d runs, %d rounds)"
+                 % (args.threads, args.runs, args.rounds))
+    report.print(row("variant", "agent ms", "bare ms", "ratio"))
     with AgentSession(LocalConnector(device), agent_bundle.build()) as session:
         push.push(session, dict({v.sha256: v.path for v in chosen}, **{eval_sha: eval_path}))
         for variant in chosen:
             agent_medians, bare_medians = [], []
             for _ in range(args.rounds):
-                result = session.call("bench", {"variants": [{"name": variant.name, "blob": variant.sha256}],
-                                                "data_blob": eval_sha, "settings": settings.to_dict()})
-                agent_medians.append(result["measurements"][0]["latency_pass"]["latency"]["p50_ms"])
+                measured = []
+                session.call(Op.BENCH, {"variants": [{"name": variant.name, "blob": variant.sha256}],
+                                        "data_blob": eval_sha, "settings": settings.to_dict()},
+                             on_event=lambda kind, data: measured.append(VariantMeasurement.from_dict(data))
+                             if kind == EventKind.MEASUREMENT else None)
+                agent_medians.append(measured[0].figure("p50_ms").value)
                 out = subprocess.run([sys.executable, "-c", BARE_LOOP, str(variant.path), str(args.threads),
-                                      str(args.runs), "50", str(eval_path)],
+                                      str(args.runs), "50", str(eval_path),
+                                      probe_key(next(iter(source.dataset.inputs)))],
                                      capture_output=True, text=True, check=True)
                 bare_medians.append(json.loads(out.stdout))
             a, b = median(agent_medians), median(bare_medians)
-            print(row(variant.name, "%.4f" % a, "%.4f" % b, "%.3f" % (a / b)))
+            report.print(row(variant.name, "%.4f" % a, "%.4f" % b, "%.3f" % (a / b)))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -1,12 +1,43 @@
-"""Shared set-up for the benchmarks: an isolated host home, the demo, its variants."""
+"""Shared set-up for the benchmarks: an isolated host home, the demo, its variants,
+and the report each benchmark prints and saves under bench/results/."""
 
 import os
+import platform
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"
+
+
+class Report:
+    """What a benchmark prints, also written to bench/results/<name>.txt when it ends.
+
+    README figures are quoted from these files (tests/test_readme_figures.py checks
+    that each one appears there), so a number in the README is always one a
+    benchmark printed.
+    """
+
+    def __init__(self, name):
+        self.name = name
+        self.lines = []
+
+    def print(self, line=""):
+        print(line)
+        self.lines.append(line)
+
+    def save(self):
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        header = ["# %s: %s" % (self.name, " ".join([Path(sys.argv[0]).name] + sys.argv[1:])),
+                  "# %s on %s (%s, %d CPUs), Python %s" % (time.strftime("%Y-%m-%d %H:%M"), platform.node(),
+                                                          platform.machine(), os.cpu_count() or 0,
+                                                          platform.python_version())]
+        path = RESULTS / ("%s.txt" % self.name)
+        path.write_text("\n".join(header + self.lines) + "\n")
+        print("saved %s" % path.relative_to(REPO), file=sys.stderr)
 
 
 def isolated_home(keep_cache=True):

@@ -7,7 +7,7 @@ Usage: python bench/compression.py [--recipe recipes/demo-combined.toml] [--thre
 import argparse
 import sys
 
-from common import REPO, isolated_home, local_device, row
+from common import REPO, Report, isolated_home, local_device, row
 
 
 def main():
@@ -26,26 +26,30 @@ def main():
                              min_time_s=2.0, max_time_s=10.0)
     with deploy.open_session(local_device(threads=args.threads)) as session:
         run = deploy.measure(session, source, variants, settings)
+    report = Report("compression")
     rows = {}
     for v in run.variants:
-        lp, m = v["measurement"]["latency_pass"], v["manifest"]
-        rows[v["name"]] = dict(p50=lp["latency"]["p50_ms"], size=m["size_bytes"], lz=m["entropy_coded_bytes"],
-                               macs=m["macs"], acc=lp["fidelity"]["accuracy"], seconds=m["compress_seconds"])
+        m, manifest = v.measurement, v.manifest
+        rows[v.name] = dict(p50=m.figure("p50_ms").value, size=manifest["size_bytes"],
+                            lz=manifest["entropy_coded_bytes"], macs=manifest["macs"],
+                            acc=m.figure("accuracy").value, seconds=manifest["compress_seconds"])
     base = rows["fp32"]
-    print("demo compression suite on local (threads=%d); latency = agent p50; accuracy on %d held-out digits"
-          % (args.threads, run.variants[0]["measurement"]["latency_pass"]["fidelity"]["samples"]))
+    report.print("demo compression suite on local (threads=%d); latency = agent p50; accuracy on %d held-out digits"
+                 % (args.threads, run.variants[0].measurement.latency_pass.fidelity.samples))
     widths = [24, 9, 9, 10, 10, 10, 9, 10, 9]
-    print(row("variant", "p50 ms", "speedup", "size x", "lzma x", "MACs x", "acc", "acc delta", "made s",
-              widths=widths))
+    report.print(row("variant", "p50 ms", "speedup", "size x", "lzma x", "MACs x", "acc", "acc delta", "made s",
+                     widths=widths))
     for name, r in rows.items():
-        print(row(name, "%.3f" % r["p50"], "%.2f" % (base["p50"] / r["p50"]), "%.1f" % (base["size"] / r["size"]),
-                  "%.1f" % (base["lz"] / r["lz"]), "%.2f" % (base["macs"] / r["macs"]), "%.2f%%" % (100 * r["acc"]),
-                  "%+.2f" % (100 * (r["acc"] - base["acc"])), "%.1f" % r["seconds"], widths=widths))
+        report.print(row(name, "%.3f" % r["p50"], "%.2f" % (base["p50"] / r["p50"]),
+                         "%.1f" % (base["size"] / r["size"]), "%.1f" % (base["lz"] / r["lz"]),
+                         "%.2f" % (base["macs"] / r["macs"]), "%.2f%%" % (100 * r["acc"]),
+                         "%+.2f" % (100 * (r["acc"] - base["acc"])), "%.1f" % r["seconds"], widths=widths))
     within = {n: r for n, r in rows.items() if base["acc"] - r["acc"] <= 0.01}
     best = min(within, key=lambda n: within[n]["p50"])
     speedup, smaller = base["p50"] / within[best]["p50"], base["size"] / within[best]["size"]
-    print("best within 1 point of fp32: %s, %.2fx faster, %.1fx smaller (goal >= 3x and >= 10x: %s)"
-          % (best, speedup, smaller, "met" if speedup >= 3 and smaller >= 10 else "NOT met"))
+    report.print("best within 1 point of fp32: %s, %.2fx faster, %.1fx smaller (goal >= 3x and >= 10x: %s)"
+                 % (best, speedup, smaller, "met" if speedup >= 3 and smaller >= 10 else "NOT met"))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import REPO, isolated_home, row
+from common import Report, REPO, isolated_home, row
 
 
 def deploy(env):
@@ -30,12 +30,14 @@ def main():
     env = dict(os.environ, EDGESHRINK_CACHE=str(cold_cache))
     cold = deploy(env)
     warm = deploy(env)
-    print("edgeshrink deploy --device local (demo, default settings: >= 1 s of timed runs per variant)")
-    print(row("case", "wall s"))
-    print(row("cold", "%.1f" % cold))
-    print(row("warm", "%.1f" % warm))
-    print(row("warm/cold", "%.2f" % (warm / cold)))
-    print(row("demo training", "%.0f" % demo.meta["train_seconds"]))
+    report = Report("deploy_time")
+    report.print("edgeshrink deploy --device local (demo, default settings: >= 1 s of timed runs per variant)")
+    report.print(row("case", "wall s"))
+    report.print(row("cold", "%.1f" % cold))
+    report.print(row("warm", "%.1f" % warm))
+    report.print(row("warm/cold", "%.2f" % (warm / cold)))
+    report.print(row("demo training", "%.0f" % demo.meta["train_seconds"]))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import row
+from common import Report, row
 
 
 def bench(devices, selector, model, env):
@@ -57,11 +57,13 @@ def main():
     finally:
         for board in boards:
             board.stop()
-    print("edgeshrink bench on simulated boards (%.2f CPU, 512 MiB, 100 Mbit/s each)" % args.cpus)
-    print(row("boards", "wall s"))
-    print(row("1", "%.1f" % one))
-    print(row(str(args.boards), "%.1f" % many))
-    print(row("ratio", "%.2f" % (many / one)))
+    report = Report("fleet_scaling")
+    report.print("edgeshrink bench on simulated boards (%.2f CPU, 512 MiB, 100 Mbit/s each)" % args.cpus)
+    report.print(row("boards", "wall s"))
+    report.print(row("1", "%.1f" % one))
+    report.print(row(str(args.boards), "%.1f" % many))
+    report.print(row("ratio", "%.2f" % (many / one)))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import psutil
 
-from common import row
+from common import Report, row
 
 
 def main():
@@ -37,11 +37,13 @@ def main():
         after = psutil.Process().memory_info().rss
         for session in sessions + [warm]:
             session.__exit__(None, None, None)
-    print("host RSS with %d connected boards (agent sessions over SSH)" % args.boards)
-    print(row("measure", "MiB"))
-    print(row("RSS before", "%.1f" % (before / 2 ** 20)))
-    print(row("RSS after", "%.1f" % (after / 2 ** 20)))
-    print(row("per board", "%.2f" % ((after - before) / 2 ** 20 / args.boards)))
+    report = Report("host_rss_per_board")
+    report.print("host RSS with %d connected boards (agent sessions over SSH)" % args.boards)
+    report.print(row("measure", "MiB"))
+    report.print(row("RSS before", "%.1f" % (before / 2 ** 20)))
+    report.print(row("RSS after", "%.1f" % (after / 2 ** 20)))
+    report.print(row("per board", "%.2f" % ((after - before) / 2 ** 20 / args.boards)))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import median, row
+from common import Report, median, row
 
 
 def main():
@@ -65,11 +65,13 @@ def main():
                 (work / ("plain%d.bin" % round_index)).unlink()
     mib = float(args.mib)
     a, b = mib / median(ours), mib / median(plain)
-    print("push vs plain SFTP, %d MiB to %s, median of %d rounds" % (args.mib, where, args.rounds))
-    print(row("method", "MiB/s"))
-    print(row("plain SFTP put", "%.1f" % b))
-    print(row("edgeshrink push", "%.1f" % a))
-    print(row("ratio", "%.3f" % (a / b)))
+    report = Report("push_throughput")
+    report.print("push vs plain SFTP, %d MiB to %s, median of %d rounds" % (args.mib, where, args.rounds))
+    report.print(row("method", "MiB/s"))
+    report.print(row("plain SFTP put", "%.1f" % b))
+    report.print(row("edgeshrink push", "%.1f" % a))
+    report.print(row("ratio", "%.3f" % (a / b)))
+    report.save()
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ in one run. Usage: python bench/variants.py [--threads 1]"""
 
 import argparse
 
-from common import demo_variants, isolated_home, local_device, row
+from common import Report, demo_variants, isolated_home, local_device, row
 
 
 def main():
@@ -24,15 +24,17 @@ def main():
         run = deploy.measure(session, source, variants, settings)
     results = {}
     for v in run.variants:
-        lp = v["measurement"]["latency_pass"]
-        results[v["name"]] = (lp["latency"]["p50_ms"], v["manifest"]["size_bytes"], lp["fidelity"]["accuracy"],
-                              v["measurement"]["memory"]["peak_rss_mb"])
+        m = v.measurement
+        results[v.name] = (m.figure("p50_ms").value, v.manifest["size_bytes"], m.figure("accuracy").value,
+                           m.figure("peak_rss_mb").value)
     base = results["fp32"]
-    print("demo variants vs fp32 on local (threads=%d); latency = p50 measured by the agent" % args.threads)
-    print(row("variant", "p50 ms", "speedup", "size ratio", "accuracy", "acc delta", "peak RSS"))
+    report = Report("variants")
+    report.print("demo variants vs fp32 on local (threads=%d); latency = p50 measured by the agent" % args.threads)
+    report.print(row("variant", "p50 ms", "speedup", "size ratio", "accuracy", "acc delta", "peak RSS"))
     for name, (p50, size, acc, rss) in results.items():
-        print(row(name, "%.3f" % p50, "%.2fx" % (base[0] / p50), "%.2fx" % (base[1] / size),
-                  "%.2f%%" % (100 * acc), "%+.2f pt" % (100 * (acc - base[2])), "%.1f MiB" % rss))
+        report.print(row(name, "%.3f" % p50, "%.2fx" % (base[0] / p50), "%.2fx" % (base[1] / size),
+                         "%.2f%%" % (100 * acc), "%+.2f pt" % (100 * (acc - base[2])), "%.1f MiB" % rss))
+    report.save()
 
 
 if __name__ == "__main__":

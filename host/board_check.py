@@ -9,17 +9,17 @@ def check(device, options=None):
     with open_session(device, options) as session:
         facts = session.hello.facts
         row = {
-            "device": device.name, "connection": session.connector.describe(),
+            "device": device.name, "connection": session.describe(),
             "python": facts.get("python"), "agent_version": session.hello.agent_version,
             "agent_sent_bytes": session.agent_bytes_sent, "machine": facts.get("machine"),
             "board": facts.get("board") or facts.get("cpu_model"),
             "cpu_count": facts.get("cpu_count"), "limits": facts.get("limits"),
             "mem_available_mb": facts.get("mem_available_mb"), "disk_free_mb": facts.get("disk_free_mb"),
-            "runtimes": facts.get("runtimes", {}), "root": session.connector.root,
+            "runtimes": facts.get("runtimes", {}), "root": session.root,
         }
         try:
             require_runtime(session)
         except EdgeshrinkError as exc:
-            exc.row = row  # what was learned before the problem, for the table
+            exc.details.update(row)  # what was learned before the problem, for the table
             raise
         return row

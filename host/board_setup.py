@@ -35,6 +35,9 @@ def setup(device, log=print):
         status, out, err = connector.run([connector.python, "-c",
                                           "import platform, sys; print(sys.version_info[0], sys.version_info[1], "
                                           "platform.machine())"])
+        if status != 0:
+            raise RemoteError("device '%s': %s cannot report its version: %s"
+                              % (device.name, connector.python, err.strip()[-300:] or "exit status %d" % status))
         major, minor, machine = out.split()
         packages = pins_for((int(major), int(minor)), machine)
         venv = connector.root + "/venv"

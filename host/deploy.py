@@ -6,14 +6,19 @@ store, so bad input changes nothing. Progress goes to an ``on_event`` callback
 """
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, List, Optional
+from typing import Callable, Optional
 
-from ..shared.errors import ConstraintError, RemoteError, UsageError
+from ..shared.conventions import EventKind, Op
+from ..shared.decision import InstallOutcome
+from ..shared.device_facts import DeviceFacts
+from ..shared.errors import ConstraintError, ProtocolError, RemoteError, UsageError
+from ..shared.measurement import SCHEMA_VERSION, VariantMeasurement
 from . import agent_bundle, dataset as datasets, modelinfo, paths, push
 from .compress import variants as variant_maker
 from .connectors import for_device
+from .runs import Run, VariantResult
 from .select import select
 from .session import AgentSession
 from .store import ResultsStore
@@ -109,48 +114,29 @@ def compress(source, specs=None, log=_quiet):
     return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source)
 
 
-@dataclass
-class BenchRun:
-    device: str
-    started_at: float
-    model_path: str
-    model_sha256: str
-    settings: dict
-    constraints: dict
-    facts: dict = field(default_factory=dict)
-    push: dict = field(default_factory=dict)
-    variants: List[dict] = field(default_factory=list)
-    decision: Optional[dict] = None
-    install: Optional[dict] = None
-    run_id: Optional[int] = None
-    status: str = "measured"
-
-    def to_dict(self):
-        return dict(self.__dict__)
-
-
 def _deployment_name(variant):
     return "%s-%s" % (variant.name, variant.sha256[:12])
 
 
 def require_runtime(session):
     """Refuse early, with what to install, when the board lacks the device's runtime."""
-    device = session.connector.device
-    probe = session.hello.facts.get("runtimes", {}).get(device.runtime)
+    device = session.device
+    facts = DeviceFacts.from_dict(session.hello.facts)
+    probe = facts.runtimes.get(device.runtime)
     if probe is None:
         raise RemoteError("device '%s': the agent does not know runtime '%s' (it knows: %s)"
-                          % (device.name, device.runtime, ", ".join(session.hello.facts.get("runtimes", {}))))
-    if not probe.get("available"):
+                          % (device.name, device.runtime, ", ".join(facts.runtimes)))
+    if not probe.available:
         raise RemoteError("device '%s': %s for %s on the device" % (
-            device.name, probe.get("reason", device.runtime + " is missing"),
-            session.hello.facts.get("python_executable", "its Python")),
+            device.name, probe.reason or (device.runtime + " is missing"),
+            facts.python_executable or "its Python"),
             "run `edgeshrink devices setup %s`, or on the board: %s"
-            % (device.name, probe.get("install_hint", "pip install " + device.runtime)))
+            % (device.name, probe.install_hint or ("pip install " + device.runtime)))
 
 
 def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0):
     """Push what the device lacks, have the agent measure every variant; no storing."""
-    device = session.connector.device
+    device = session.device
     require_runtime(session)
     eval_path, eval_sha = datasets.evaluation_file(source.path, source.dataset,
                                                    paths.cache_dir() / "data")
@@ -160,33 +146,47 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
     summary = push.push(session, files)
     summary.bytes_sent += session.agent_bytes_sent
     on_event(device.name, "pushed", summary.to_dict())
-    run = BenchRun(device=device.name, started_at=time.time(), model_path=str(source.path),
-                   model_sha256=modelinfo.sha256_file(source.path), settings=settings.to_dict(),
-                   constraints=device.constraints.to_dict(), facts=session.hello.facts,
-                   push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent))
+    run = Run(device=device.name, started_at=time.time(), model_path=str(source.path),
+              model_sha256=modelinfo.sha256_file(source.path), settings=settings.to_dict(),
+              constraints=device.constraints.to_dict(), facts=DeviceFacts.from_dict(session.hello.facts),
+              push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent))
+    measured = {}
 
     def relay(kind, data):
+        if kind == EventKind.MEASUREMENT:
+            measurement = _measurement(device.name, data)
+            measured[measurement.variant] = measurement
         on_event(device.name, kind, data)
 
-    result = session.call("bench", {"variants": [{"name": v.name, "blob": v.sha256} for v in variants],
-                                    "data_blob": eval_sha, "runtime": device.runtime,
-                                    "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s},
-                          on_event=relay)
-    by_name = {m["variant"]: m for m in result["measurements"]}
-    run.variants = [{"name": v.name, "manifest": v.manifest, "measurement": by_name[v.name]}
-                    for v in variants]
+    session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in variants],
+                            "data_blob": eval_sha, "runtime": device.runtime,
+                            "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s},
+                 on_event=relay)
+    missing = [v.name for v in variants if v.name not in measured]
+    if missing:
+        raise ProtocolError("device '%s': the agent finished without measuring %s" % (device.name, ", ".join(missing)))
+    run.variants = [VariantResult(v.name, v.manifest, measured[v.name]) for v in variants]
+    run.finished_at = time.time()
     return run
 
 
+def _measurement(device_name, data):
+    measurement = VariantMeasurement.from_dict(data)
+    if measurement.schema > SCHEMA_VERSION:
+        raise ProtocolError("device '%s': the agent sent measurement schema %d; this host reads up to %d"
+                            % (device_name, measurement.schema, SCHEMA_VERSION), "upgrade edgeshrink on the host")
+    return measurement
+
+
 def install(session, variant, on_event=_quiet, lock_timeout_s=600.0):
-    device = session.connector.device
+    device = session.device
     require_runtime(session)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    return session.call("install", {"name": _deployment_name(variant), "blob": variant.sha256,
-                                    "manifest": manifest, "runtime": device.runtime,
-                                    "threads": device.threads, "lock_timeout_s": lock_timeout_s},
-                        on_event=lambda kind, data: on_event(device.name, kind, data))
+    return InstallOutcome.from_dict(session.call(
+        Op.INSTALL, {"name": _deployment_name(variant), "blob": variant.sha256, "manifest": manifest,
+                     "runtime": device.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s},
+        on_event=lambda kind, data: on_event(device.name, kind, data)))
 
 
 def deploy(device, source, variants, settings, store=None, do_install=True, on_event=_quiet, options=None):
@@ -197,34 +197,31 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
     """
     store = store or ResultsStore()
     options = options or ConnectOptions()
+    store.check_usable()
     with open_session(device, options) as session:
         on_event(device.name, "connected", {"python": session.hello.python,
                                             "agent": session.hello.agent_version})
         run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
         run.decision = select(run.variants, device.constraints)
         on_event(device.name, "decision", run.decision)
-        run.run_id = store.save_run(run.to_dict())
-        chosen = run.decision["chosen"]
+        chosen = run.decision.chosen
         if chosen is None:
             run.status = "no_feasible_variant"
-            store.set_decision(run.run_id, run.decision, run.status)
-            error = ConstraintError("device '%s': no variant meets the constraints (run #%d; see the reasons above)"
-                                    % (device.name, run.run_id),
-                                    "relax [devices.%s.constraints] or add variants" % device.name)
-            error.run_id = run.run_id
-            raise error
+        run.run_id = store.save_run(run)
+        if chosen is None:
+            raise ConstraintError("device '%s': no variant meets the constraints (run #%d; see the reasons above)"
+                                  % (device.name, run.run_id),
+                                  "relax [devices.%s.constraints] or add variants" % device.name, run_id=run.run_id)
         if do_install:
             winner = next(v for v in variants if v.name == chosen)
-            run.install = install(session, winner, on_event, options.lock_timeout_s)
-            run.status = "installed" if run.install["installed"] else "rolled_back"
-            run.decision["install"] = run.install
+            outcome = install(session, winner, on_event, options.lock_timeout_s)
+            run.status = "installed" if outcome.installed else "rolled_back"
+            run.decision.install = outcome
             store.set_decision(run.run_id, run.decision, run.status)
-            if not run.install["installed"]:
-                error = RemoteError("device '%s': %s failed its health check (%s); rolled back to %s"
-                                    % (device.name, chosen, run.install["check"].get("message"),
-                                       run.install["active"] or "nothing"))
-                error.run_id = run.run_id
-                raise error
+            if not outcome.installed:
+                raise RemoteError("device '%s': %s failed its health check (%s); rolled back to %s"
+                                  % (device.name, chosen, outcome.check_message, outcome.active or "nothing"),
+                                  run_id=run.run_id)
     return run
 
 
@@ -232,20 +229,21 @@ def bench(device, source, variants, settings, store=None, on_event=_quiet, optio
     """Measure and store, without choosing or installing."""
     store = store or ResultsStore()
     options = options or ConnectOptions()
+    store.check_usable()
     with open_session(device, options) as session:
         run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
-        run.run_id = store.save_run(run.to_dict())
+        run.run_id = store.save_run(run)
     return run
 
 
 def reselect(store, device, run_id=None):
     """Run selection again on stored results, with the device's current constraints."""
     stored = store.load_run(run_id=run_id, device=device.name)
-    return stored, select(stored["variants"], device.constraints)
+    return stored, select(stored.variants, device.constraints)
 
 
 def status(device, options=None):
     with open_session(device, options) as session:
-        result = session.call("status")
+        result = session.call(Op.STATUS)
         result["facts"] = session.hello.facts
         return result

@@ -72,7 +72,8 @@ _DEVICE_KEYS = {
     "constraints": (dict, "a table"),
     "bench": (dict, "a table"),
 }
-_CONSTRAINT_KEYS = {f.name for f in fields(Constraints)} - {"extra"}
+# Constraint keys with their declared types; `extra` is for code, not for devices.toml.
+_CONSTRAINT_TYPES = {f.name: f.type for f in fields(Constraints) if f.name != "extra"}
 _BENCH_KEYS = {f.name for f in fields(BenchSettings)} - {"threads", "cpu_affinity"}
 
 
@@ -93,22 +94,34 @@ def _is_type(value, kind):
     return isinstance(value, kind)
 
 
+def _constraint_problem(key, value):
+    """Why ``value`` cannot be constraint ``key``, judged by the Constraints field's type."""
+    kind = _CONSTRAINT_TYPES[key]
+    if key == "latency_percentile":
+        return None if value in PERCENTILES else "must be one of " + ", ".join(PERCENTILES)
+    if kind is bool:
+        return None if isinstance(value, bool) else "must be true or false, got %r" % (value,)
+    if kind == List[str]:
+        return None if isinstance(value, list) and all(isinstance(v, str) for v in value) \
+            else "must be a list of strings, got %r" % (value,)
+    if kind == Optional[float]:
+        return None if _is_type(value, float) and value >= 0 \
+            else "must be a non-negative number, got %r" % (value,)
+    return "cannot be set in devices.toml"
+
+
 def _constraints(where, table):
-    values = {}
     for key, value in table.items():
-        if key not in _CONSTRAINT_KEYS:
+        if key not in _CONSTRAINT_TYPES:
             where.fail("constraints." + key, "is not a known constraint",
-                       "known: " + ", ".join(sorted(_CONSTRAINT_KEYS)))
-        if key == "latency_percentile":
-            if value not in PERCENTILES:
-                where.fail("constraints." + key, "must be one of " + ", ".join(PERCENTILES))
-        elif not _is_type(value, float) or value < 0:
-            where.fail("constraints." + key, "must be a non-negative number, got %r" % (value,))
-        values[key] = value
+                       "known: " + ", ".join(sorted(_CONSTRAINT_TYPES)))
+        problem = _constraint_problem(key, value)
+        if problem:
+            where.fail("constraints." + key, problem)
     for key in ("min_accuracy", "max_accuracy_drop"):
-        if key in values and values[key] > 1:
+        if key in table and table[key] > 1:
             where.fail("constraints." + key, "is a fraction between 0 and 1 (0.01 = one point)")
-    return Constraints(**values)
+    return Constraints(**table)
 
 
 def _bench(where, table):
@@ -116,8 +129,9 @@ def _bench(where, table):
         if key not in _BENCH_KEYS:
             where.fail("bench." + key, "is not a benchmark setting",
                        "known: " + ", ".join(sorted(_BENCH_KEYS)))
-        if not _is_type(value, float):
-            where.fail("bench." + key, "must be a number, got %r" % (value,))
+        problem = BenchSettings.type_problem(key, value)
+        if problem:
+            where.fail("bench." + key, problem)
     problems = BenchSettings.from_dict(table).validate()
     if problems:
         where.fail("bench", "is inconsistent: " + "; ".join(problems))

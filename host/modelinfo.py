@@ -86,15 +86,58 @@ def _prod(values):
     return result
 
 
+def _infer_shapes(model):
+    """Shape inference that also sees through MatMulNBits.
+
+    onnx knows nothing of onnxruntime's 4-bit MatMulNBits, so its output (and whatever
+    follows it) would stay shapeless. Each round declares the output shape of every
+    MatMulNBits whose input became known (input's leading dims, then N) and infers
+    again; a chain of n such layers takes n + 1 rounds.
+    """
+    import onnx
+
+    declared = set()
+    current = model
+    while True:
+        inferred = onnx.shape_inference.infer_shapes(current)
+        known = {v.name: v for v in list(inferred.graph.value_info) + list(inferred.graph.input)
+                 + list(inferred.graph.output) if _has_shape(v)}
+        added = []
+        for node in inferred.graph.node:
+            output = node.output[0] if node.output else None
+            if (node.op_type != "MatMulNBits" or output in known or output in declared
+                    or node.input[0] not in known):
+                continue
+            value = onnx.ValueInfoProto()
+            value.CopyFrom(known[node.input[0]])
+            value.name = output
+            value.type.tensor_type.shape.dim[-1].Clear()
+            value.type.tensor_type.shape.dim[-1].dim_value = _attribute(node, "N")
+            added.append(value)
+        if not added:
+            return inferred
+        declared.update(v.name for v in added)
+        inferred.graph.value_info.extend(added)  # a fresh copy of the caller's model: ours to extend
+        current = inferred
+
+
+def _has_shape(value):
+    tensor = value.type.tensor_type if value.type.HasField("tensor_type") else None
+    return tensor is not None and tensor.HasField("shape") and len(tensor.shape.dim) > 0
+
+
+def _attribute(node, name):
+    return next((attr.i for attr in node.attribute if attr.name == name), None)
+
+
 def multiply_adds(model):
     """Multiply-accumulates of Conv and MatMul-like nodes for one sample, or None.
 
     Other ops (activations, pooling, adds) are cheap by comparison and not counted.
+    A 4-bit MatMulNBits layer does the same multiply-adds as the MatMul it replaced.
     """
-    import onnx
-
     try:
-        inferred = onnx.shape_inference.infer_shapes(model)
+        inferred = _infer_shapes(model)
     except Exception:
         return None
     shapes = {}
@@ -113,13 +156,16 @@ def multiply_adds(model):
                 return None
             # Each output element needs (Cin/groups) * kh * kw multiply-adds.
             total += _prod(out) * _prod(weight[1:])
-        elif node.op_type in _MATMUL_OPS and node.op_type != "MatMulNBits":
-            a_index = 0
-            a, out = shapes.get(node.input[a_index]), shapes.get(node.output[0])
+        elif node.op_type in _MATMUL_OPS:
+            a, out = shapes.get(node.input[0]), shapes.get(node.output[0])
             if not a or not out:
                 return None
-            transposed = node.op_type == "Gemm" and any(
-                attr.name == "transA" and attr.i for attr in node.attribute)
-            k = a[-2] if transposed else a[-1]
+            if node.op_type == "MatMulNBits":
+                # The weight is packed 4-bit blocks; its logical shape is the attributes (K, N).
+                k = _attribute(node, "K") or a[-1]
+            elif node.op_type == "Gemm" and _attribute(node, "transA"):
+                k = a[-2]
+            else:
+                k = a[-1]
             total += _prod(out) * k
     return int(total)

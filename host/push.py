@@ -1,13 +1,16 @@
 """Content-addressed push: send only the blobs the device lacks, verified on arrival.
 
-Each upload goes to ``incoming/<sha>.part`` and becomes a blob only when the agent
-has checked its sha256 and renamed it, so an interrupted upload is never visible.
-The agent is asked to receive *before* the bytes are sent, so it hashes them as they
-arrive and the check costs no extra pass over the file.
+Each upload goes to ``incoming/<sha>.<token>.part`` and becomes a blob only when the
+agent has checked its sha256 and renamed it, so an interrupted upload is never
+visible. The agent is asked to receive *before* the bytes are sent, so it hashes them
+as they arrive and the check costs no extra pass over the file.
 """
 
 import os
+import secrets
 from dataclasses import dataclass, field
+
+from ..shared.conventions import Op, incoming_name
 
 
 @dataclass
@@ -25,20 +28,22 @@ class PushSummary:
 def push(session, files):
     """``files`` maps sha256 -> local path. Returns what was sent and what was not."""
     summary = PushSummary()
-    missing = set(session.call("have_blobs", {"sha256": sorted(files)})["missing"])
+    missing = set(session.call(Op.HAVE_BLOBS, {"sha256": sorted(files)})["missing"])
     for sha, path in sorted(files.items()):
         size = os.path.getsize(path)
         if sha not in missing:
             summary.skipped.append(sha)
             summary.bytes_skipped += size
             continue
-        incoming = "%s.part" % sha
-        receiving = session.send("receive_blob", {"sha256": sha, "incoming": incoming, "size": size})
+        # Unique per upload: two hosts pushing one blob to a board at the same moment
+        # must not write into the same file (each verifies and renames its own).
+        incoming = incoming_name(sha, secrets.token_hex(4))
+        receiving = session.send(Op.RECEIVE_BLOB, {"sha256": sha, "incoming": incoming, "size": size})
         try:
-            summary.bytes_sent += session.connector.upload(path, "incoming/" + incoming)
+            summary.bytes_sent += session.upload(path, "incoming/" + incoming)
         except BaseException:
             session.close()  # the agent is still waiting for these bytes: end the session
             raise
-        session.wait(receiving, "receive_blob")
+        session.wait(receiving, Op.RECEIVE_BLOB)
         summary.sent.append(sha)
     return summary

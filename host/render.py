@@ -6,8 +6,11 @@ Live output goes to stderr so that ``--json`` output on stdout stays machine-cle
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+from ..shared.measurement import VariantMeasurement
 
 # Piped output (CI logs, files) gets a width that fits the results table, not 80 columns.
 out = Console(width=None if sys.stdout.isatty() else 160)
@@ -59,15 +62,15 @@ class LiveProgress:
             else:
                 self.progress.update(task, completed=5 if phase == "load" else None, status=phase)
         elif kind == "measurement":
-            task = self._task(device, data["variant"])
-            if data.get("ok"):
-                lat = data["latency_pass"]["latency"]
-                status = "p50 %s ms" % _fmt(lat.get("p50_ms"))
+            measurement = VariantMeasurement.from_dict(data)
+            task = self._task(device, measurement.variant)
+            if measurement.ok:
+                status = "p50 %s ms" % _fmt(measurement.figure("p50_ms").value)
             else:
-                status = "[red]failed[/]: " + data["error"]["message"][:60]
+                status = "[red]failed[/]: " + escape(measurement.error.message[:60] if measurement.error else "")
             self.progress.update(task, completed=100, status=status)
         elif kind == "log":
-            self.console.print("[dim]%s: %s[/]" % (device, data.get("message")))
+            self.console.print("[dim]%s: %s[/]" % (device, escape(str(data.get("message")))))
         elif kind == "pushed":
             self.console.print("%s: pushed %d file(s), %.1f MiB sent, %.1f MiB already there"
                                % (device, data["sent"], data["bytes_sent"] / 2 ** 20,
@@ -91,59 +94,73 @@ def variants_table(variants, title="Variants"):
     return table
 
 
+RESULT_FIGURES = (("p50 ms", "p50_ms", "%.3f"), ("p90 ms", "p90_ms", "%.3f"), ("p99 ms", "p99_ms", "%.3f"),
+                  ("CoV", "cov", "%.2f"), ("load ms", "load_ms", "%.1f"), ("1st ms", "first_inference_ms", "%.2f"),
+                  ("RSS MiB", "peak_rss_mb", "%.1f"))
+
+
+def _sqnr(measurement):
+    sqnr = measurement.figure("sqnr_db")
+    if sqnr.known and sqnr.value == float("inf"):
+        return "exact"
+    return _fmt(sqnr.value, "%.1f")
+
+
+def _throttle_cell(measurement):
+    throttled = measurement.figure("throttled")
+    return "unknown" if not throttled.known else ("[red]yes[/]" if throttled.value else "no")
+
+
 def results_table(run_variants, decision=None, title="Measured on the device"):
-    by_name = {v["name"]: v for v in (decision or {}).get("variants", [])}
+    """One row per variant (host/runs.VariantResult); unknown figures show as '-'."""
     table = Table(title=title)
-    for column in ("variant", "p50 ms", "p90 ms", "p99 ms", "CoV", "load ms", "1st ms",
-                   "RSS MiB", "MiB", "acc", "agree", "SQNR dB", "throttle"):
+    for column in ("variant",) + tuple(c[0] for c in RESULT_FIGURES) + ("MiB", "acc", "agree", "SQNR dB",
+                                                                        "throttle"):
         table.add_column(column, justify="left" if column == "variant" else "right")
     if decision:
         table.add_column("verdict")
     for v in run_variants:
-        m = v["measurement"]
-        row = [v["name"]]
-        if m.get("ok"):
-            lp = m["latency_pass"]
-            lat, fid = lp["latency"], lp.get("fidelity", {})
-            sqnr = "exact" if fid.get("identical") else _fmt(fid.get("sqnr_db"), "%.1f")
-            throttled = m.get("thermal", {}).get("verdict", {}).get("throttled")
-            row += [_fmt(lat.get("p50_ms")), _fmt(lat.get("p90_ms")), _fmt(lat.get("p99_ms")),
-                    _fmt(lat.get("cov"), "%.2f"), _fmt(lp.get("load_ms"), "%.1f"),
-                    _fmt(lp.get("first_inference_ms"), "%.2f"), _fmt(m["memory"].get("peak_rss_mb"), "%.1f"),
-                    "%.2f" % (v["manifest"]["size_bytes"] / 2 ** 20), _pct(fid.get("accuracy")),
-                    _pct(fid.get("top1_agreement")), sqnr,
-                    "unknown" if throttled is None else ("[red]yes[/]" if throttled else "no")]
+        m = v.measurement
+        row = [escape(v.name)]
+        if m.ok:
+            row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
+            row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("top1_agreement").value),
+                    _sqnr(m), _throttle_cell(m)]
         else:
-            row += ["[red]failed[/]"] + ["-"] * 11
+            row += ["[red]failed[/]"] + ["-"] * (len(RESULT_FIGURES) + 4)
         if decision:
-            c = by_name.get(v["name"], {})
-            row.append("[green]chosen[/]" if decision.get("chosen") == v["name"]
-                       else ("feasible" if c.get("feasible") else "[red]infeasible[/]"))
+            verdict = decision.variant(v.name)
+            row.append("[green]chosen[/]" if decision.chosen == v.name
+                       else ("feasible" if verdict and verdict.feasible else "[red]infeasible[/]"))
         table.add_row(*row)
     return table
 
 
 def decision_view(decision, console=out):
-    console.print("[bold]Objective:[/] %s" % decision["objective"])
-    for note in decision.get("notes", []):
-        console.print("[yellow]note:[/] %s" % note)
-    for c in decision["variants"]:
-        mark = "[green]✔[/]" if c["name"] == decision["chosen"] else ("·" if c["feasible"] else "[red]✘[/]")
-        front = " [dim](Pareto front)[/]" if c.get("pareto") else ""
-        console.print(" %s [bold]%s[/]%s: %s" % (mark, c["name"], front, c["reason"]))
-    if decision["chosen"]:
-        console.print("[bold green]Decision:[/] %s" % decision["chosen"])
+    console.print("[bold]Objective:[/] %s" % decision.objective)
+    for note in decision.notes:
+        console.print("[yellow]note:[/] %s" % escape(note))
+    for line in decision.missing_evidence:
+        console.print("[yellow]missing evidence:[/] %s" % escape(line))
+    for v in decision.variants:
+        mark = "[green]✔[/]" if v.name == decision.chosen else ("·" if v.feasible else "[red]✘[/]")
+        front = " [dim](Pareto front)[/]" if v.pareto else ""
+        console.print(" %s [bold]%s[/]%s: %s" % (mark, escape(v.name), front, escape(v.reason)))
+    if decision.chosen:
+        console.print("[bold green]Decision:[/] %s" % escape(decision.chosen))
     else:
         console.print("[bold red]Decision:[/] no variant meets the constraints")
 
 
-def install_view(result, device, console=out):
-    if result["installed"]:
+def install_view(outcome, device, console=out):
+    if outcome.installed:
         console.print("[bold green]Installed[/] %s on %s (health check passed, load %.1f ms); previous: %s"
-                      % (result["active"], device, result["check"].get("load_ms", 0), result["previous"] or "none"))
+                      % (escape(outcome.active), device, outcome.check.get("load_ms") or 0,
+                         escape(outcome.previous or "none")))
     else:
         console.print("[bold red]Rolled back[/]: %s failed its health check (%s); active: %s"
-                      % (result["attempted"], result["check"].get("message"), result["active"] or "none"))
+                      % (escape(outcome.attempted or "?"), escape(outcome.check_message),
+                         escape(outcome.active or "none")))
 
 
 def status_view(device, result, console=out):
@@ -185,12 +202,13 @@ def fleet_table(shown):
     for column in ("device", "run", "status", "chosen", "latency ms", "problem"):
         table.add_column(column)
     for outcome, stored in shown:
-        decision = (stored or {}).get("decision") or {}
-        chosen = decision.get("chosen")
-        latency = next((v.get("latency_ms") for v in decision.get("variants", []) if v["name"] == chosen), None)
-        table.add_row(outcome.device, "#%d" % stored["id"] if stored else "-",
-                      (stored or {}).get("status") or ("[red]failed[/]" if not outcome.ok else "ok"),
-                      chosen or "-", _fmt(latency), "" if outcome.ok else outcome.error.one_line()[:80])
+        decision = stored.decision if stored is not None else None
+        chosen = decision.chosen if decision else None
+        verdict = decision.variant(chosen) if chosen else None
+        table.add_row(outcome.device, "#%d" % stored.run_id if stored else "-",
+                      (stored.status if stored else None) or ("[red]failed[/]" if not outcome.ok else "ok"),
+                      escape(chosen or "-"), _fmt(verdict.latency_ms if verdict else None),
+                      "" if outcome.ok else escape(outcome.error.one_line()[:80]))
     return table
 
 

@@ -2,195 +2,233 @@
 
 Default objective: among variants that meet every constraint, the lowest latency at
 the device's constrained percentile (p90 unless devices.toml says otherwise); when
-two are within ``TIE_FRACTION`` of each other, the smaller file wins. Sizes and
-memory are MiB. Accuracy drop is measured against the fp32 baseline on the same
-device in the same run; without labels, top-1 disagreement with the original model
-stands in for it (it bounds the accuracy drop) and the decision says so.
+two are within ``TIE_FRACTION`` of each other (inside the measurement noise), the
+smaller file wins and the reason says so. Sizes and memory are MiB.
+
+Every constraint is checked as pass, fail or unknown (shared/decision.py states the
+policy). Accuracy drop is measured against the fp32 baseline on the same device in
+the same run; without labels, top-1 disagreement with the original model stands in
+for it (it bounds the accuracy drop) and the decision says so; when the baseline
+itself failed on the device, the drop is unknown.
 """
 
-from dataclasses import dataclass, field
-from typing import List, Optional
-
-from ..shared.types import MIN_SAMPLES_FOR
+from ..shared.decision import FAIL, PASS, UNKNOWN, CandidateVerdict, ConstraintCheck, Decision
 
 TIE_FRACTION = 0.02
 BASELINE = "fp32"
-MIB = float(2 ** 20)
-
-
-@dataclass
-class Violation:
-    constraint: str
-    limit: float
-    value: Optional[float]
-    text: str
-
-    def to_dict(self):
-        return {"constraint": self.constraint, "limit": self.limit, "value": self.value, "text": self.text}
-
-
-@dataclass
-class Candidate:
-    name: str
-    ok: bool
-    latency_ms: Optional[float]
-    samples: int
-    size_mb: float
-    peak_rss_mb: Optional[float]
-    accuracy: Optional[float]
-    agreement: Optional[float]
-    throttled: Optional[bool]
-    error: Optional[str] = None
-    accuracy_drop: Optional[float] = None
-    violations: List[Violation] = field(default_factory=list)
-    pareto: bool = False
-    reason: str = ""
-
-    @property
-    def feasible(self):
-        return self.ok and not self.violations
-
-    def to_dict(self):
-        return {"name": self.name, "ok": self.ok, "feasible": self.feasible, "pareto": self.pareto,
-                "latency_ms": self.latency_ms, "samples": self.samples, "size_mb": self.size_mb,
-                "peak_rss_mb": self.peak_rss_mb, "accuracy": self.accuracy,
-                "top1_agreement": self.agreement, "accuracy_drop": self.accuracy_drop,
-                "throttled": self.throttled, "error": self.error,
-                "violations": [v.to_dict() for v in self.violations], "reason": self.reason}
-
-
-def candidate(variant, percentile):
-    """Flatten one stored/streamed variant result into what selection compares."""
-    m = variant["measurement"]
-    latency_pass = m.get("latency_pass") or {}
-    latency = latency_pass.get("latency") or {}
-    fidelity = latency_pass.get("fidelity") or {}
-    error = m.get("error")
-    return Candidate(
-        name=variant["name"], ok=bool(m.get("ok")),
-        latency_ms=latency.get(percentile + "_ms"), samples=latency.get("n", 0),
-        size_mb=variant["manifest"]["size_bytes"] / MIB,
-        peak_rss_mb=(m.get("memory") or {}).get("peak_rss_mb"),
-        accuracy=fidelity.get("accuracy"), agreement=fidelity.get("top1_agreement"),
-        throttled=((m.get("thermal") or {}).get("verdict") or {}).get("throttled"),
-        error=("%s: %s" % (error.get("code"), error.get("message"))) if error else None)
+THROTTLING = "throttling"
+# Constraints devices.toml can set, with the figure each reads and how it is worded.
+LIMITS = {
+    "max_peak_memory_mb": ("peak_rss_mb", " MiB", "peak RSS"),
+    "max_power_w": ("power_w", " W", "mean power"),
+    "max_energy_mj": ("energy_mj", " mJ", "energy per inference"),
+}
 
 
 def _over(name, value, limit, unit, label):
     by = value - limit
-    return Violation(name, limit, value, "%s %.3g%s > limit %.3g%s (over by %.3g%s, %.0f%%)"
-                     % (label, value, unit, limit, unit, by, unit, 100.0 * by / limit if limit else 0))
+    return ConstraintCheck(name, FAIL, limit, value, "%s %.3g%s > limit %.3g%s (over by %.3g%s, %.0f%%)"
+                           % (label, value, unit, limit, unit, by, unit, 100.0 * by / limit if limit else 0))
 
 
-def _check(c, constraints, percentile, baseline):
-    if constraints.max_latency_ms is not None:
-        if c.latency_ms is None:
-            c.violations.append(Violation("max_latency_ms", constraints.max_latency_ms, None,
-                                          "%s not measurable from %d runs (needs >= %d; raise bench.min_runs)"
-                                          % (percentile, c.samples, MIN_SAMPLES_FOR[percentile])))
-        elif c.latency_ms > constraints.max_latency_ms:
-            c.violations.append(_over("max_latency_ms", c.latency_ms, constraints.max_latency_ms,
-                                      " ms", percentile))
-    if constraints.max_model_size_mb is not None and c.size_mb > constraints.max_model_size_mb:
-        c.violations.append(_over("max_model_size_mb", c.size_mb, constraints.max_model_size_mb,
-                                  " MiB", "file size"))
-    if constraints.max_peak_memory_mb is not None:
-        if c.peak_rss_mb is None:
-            c.violations.append(Violation("max_peak_memory_mb", constraints.max_peak_memory_mb, None,
-                                          "peak memory was not measured"))
-        elif c.peak_rss_mb > constraints.max_peak_memory_mb:
-            c.violations.append(_over("max_peak_memory_mb", c.peak_rss_mb, constraints.max_peak_memory_mb,
-                                      " MiB", "peak RSS"))
+def _upper_bound(name, figure, limit, unit, label):
+    if not figure.known:
+        return ConstraintCheck(name, UNKNOWN, limit, None, "%s unknown: %s" % (label, figure.missing))
+    if figure.value > limit:
+        return _over(name, figure.value, limit, unit, label)
+    return ConstraintCheck(name, PASS, limit, figure.value, "%s %.3g%s <= %.3g%s" % (label, figure.value, unit,
+                                                                                  limit, unit))
+
+
+def _accuracy_checks(result, constraints, drop, baseline):
+    checks = []
     if constraints.min_accuracy is not None:
-        if c.accuracy is None:
-            c.violations.append(Violation("min_accuracy", constraints.min_accuracy, None,
-                                          "accuracy not measured (no labelled data)"))
-        elif c.accuracy < constraints.min_accuracy:
-            c.violations.append(Violation("min_accuracy", constraints.min_accuracy, c.accuracy,
+        accuracy = result.measurement.figure("accuracy")
+        limit = constraints.min_accuracy
+        if not accuracy.known:
+            checks.append(ConstraintCheck("min_accuracy", UNKNOWN, limit, None, accuracy.missing))
+        elif accuracy.value < limit:
+            checks.append(ConstraintCheck("min_accuracy", FAIL, limit, accuracy.value,
                                           "accuracy %.2f%% < minimum %.2f%% (short by %.2f points)"
-                                          % (100 * c.accuracy, 100 * constraints.min_accuracy,
-                                             100 * (constraints.min_accuracy - c.accuracy))))
-    if constraints.max_accuracy_drop is not None and c.accuracy_drop is not None \
-            and c.accuracy_drop > constraints.max_accuracy_drop + 1e-12:
-        c.violations.append(Violation("max_accuracy_drop", constraints.max_accuracy_drop, c.accuracy_drop,
-                                      "accuracy drop %.2f points vs %s > limit %.2f points"
-                                      % (100 * c.accuracy_drop, baseline, 100 * constraints.max_accuracy_drop)))
-    if c.throttled:
-        c.violations.append(Violation("throttling", 0, 1, "the board throttled during this measurement; "
-                                      "its numbers are not comparable (cool the board and re-run)"))
+                                          % (100 * accuracy.value, 100 * limit, 100 * (limit - accuracy.value))))
+        else:
+            checks.append(ConstraintCheck("min_accuracy", PASS, limit, accuracy.value,
+                                          "accuracy %.2f%% >= %.2f%%" % (100 * accuracy.value, 100 * limit)))
+    if constraints.max_accuracy_drop is not None:
+        limit = constraints.max_accuracy_drop
+        value, missing = drop
+        if value is None:
+            checks.append(ConstraintCheck("max_accuracy_drop", UNKNOWN, limit, None,
+                                          "accuracy drop unknown: %s" % missing))
+        elif value > limit + 1e-12:
+            checks.append(ConstraintCheck("max_accuracy_drop", FAIL, limit, value,
+                                          "accuracy drop %.2f points vs %s > limit %.2f points"
+                                          % (100 * value, baseline, 100 * limit)))
+        else:
+            checks.append(ConstraintCheck("max_accuracy_drop", PASS, limit, value,
+                                          "accuracy drop %.2f points <= %.2f" % (100 * value, 100 * limit)))
+    return checks
 
 
-def _accuracy_drops(candidates, baseline_name):
-    base = next((c for c in candidates if c.name == baseline_name and c.ok), None)
-    notes = []
-    if base is None:
-        notes.append("no measured '%s' baseline: accuracy drop is not computed" % baseline_name)
-        return notes
-    for c in candidates:
-        if c.accuracy is not None and base.accuracy is not None:
-            c.accuracy_drop = max(0.0, base.accuracy - c.accuracy)
-        elif c.agreement is not None:
-            c.accuracy_drop = 1.0 - c.agreement
-    if base.accuracy is None:
-        notes.append("no labels: accuracy drop is top-1 disagreement with the original model")
-    return notes
+def _throttling_check(result, constraints):
+    throttled = result.measurement.figure("throttled")
+    if not throttled.known:
+        check = ConstraintCheck(THROTTLING, UNKNOWN, None, None, throttled.missing)
+        check.let_through = not constraints.require_thermal_evidence
+        if constraints.require_thermal_evidence:
+            check.text += " (the device sets require_thermal_evidence = true)"
+        return check
+    if throttled.value:
+        evidence = result.measurement.thermal.verdict.evidence
+        return ConstraintCheck(THROTTLING, FAIL, 0, 1, "the board throttled during this measurement (%s); its "
+                               "numbers are not comparable (cool the board and re-run)"
+                               % ("; ".join(evidence) or "no detail"))
+    return ConstraintCheck(THROTTLING, PASS, 0, 0, "not throttled")
 
 
-def _mark_pareto(candidates):
-    """Non-dominated on (latency, size, memory, lower drop): better in one, no worse in all."""
-    def key(c):
-        return (c.latency_ms, c.size_mb, c.peak_rss_mb or 0.0, c.accuracy_drop or 0.0)
-
-    measured = [c for c in candidates if c.ok and c.latency_ms is not None]
-    for c in measured:
-        kc = key(c)
-        c.pareto = not any(all(a <= b for a, b in zip(key(o), kc)) and key(o) != kc for o in measured)
-
-
-def select(variants, constraints, baseline=BASELINE):
-    """Decide among measured variants. Returns a JSON-able decision dict."""
+def check(result, constraints, drop, baseline):
+    """Every constraint on one measured variant, as pass / fail / unknown checks."""
     percentile = constraints.latency_percentile
-    candidates = [candidate(v, percentile) for v in variants]
-    notes = _accuracy_drops(candidates, baseline)
-    for field_name in ("max_power_w", "max_energy_mj"):
-        if getattr(constraints, field_name) is not None:
-            notes.append("%s is not enforced: power is not measured on this device" % field_name)
-    for c in candidates:
-        if c.ok:
-            _check(c, constraints, percentile, baseline)
-    _mark_pareto(candidates)
-    feasible = sorted((c for c in candidates if c.feasible and c.latency_ms is not None),
-                      key=lambda c: c.latency_ms)
+    checks = []
+    if constraints.max_latency_ms is not None:
+        checks.append(_upper_bound("max_latency_ms", result.measurement.figure(percentile + "_ms"),
+                                   constraints.max_latency_ms, " ms", percentile))
+    if constraints.max_model_size_mb is not None:
+        size = result.size_mb
+        limit = constraints.max_model_size_mb
+        checks.append(_over("max_model_size_mb", size, limit, " MiB", "file size") if size > limit else
+                      ConstraintCheck("max_model_size_mb", PASS, limit, size, "file size %.3g MiB" % size))
+    for name, (figure, unit, label) in LIMITS.items():
+        limit = getattr(constraints, name)
+        if limit is not None:
+            checks.append(_upper_bound(name, result.measurement.figure(figure), limit, unit, label))
+    checks.extend(_accuracy_checks(result, constraints, drop, baseline))
+    checks.append(_throttling_check(result, constraints))
+    for c in checks:
+        if c.verdict == UNKNOWN and c.constraint in constraints.allow_unknown:
+            c.let_through = True
+            c.text += " (let through: allow_unknown names %s)" % c.constraint
+    return checks
+
+
+def accuracy_drops(results, baseline_name):
+    """name -> (drop, why unknown), and the notes the decision shows about them."""
+    base = next((r for r in results if r.name == baseline_name), None)
+    if base is None or not base.measurement.ok:
+        why = ("the '%s' baseline failed on the device" % baseline_name if base is not None
+               else "no '%s' baseline was measured" % baseline_name)
+        return {r.name: (None, why) for r in results}, ["accuracy drop is unknown: " + why]
+    base_accuracy = base.measurement.figure("accuracy")
+    drops, notes = {}, []
+    for r in results:
+        accuracy, agreement = r.measurement.figure("accuracy"), r.measurement.figure("top1_agreement")
+        if r is base:
+            drops[r.name] = (0.0, None)  # the baseline against itself is never a drop
+        elif base_accuracy.known and accuracy.known:
+            drops[r.name] = (max(0.0, base_accuracy.value - accuracy.value), None)
+        elif agreement.known:
+            drops[r.name] = (1.0 - agreement.value, None)
+        else:
+            drops[r.name] = (None, accuracy.missing if not base_accuracy.known else agreement.missing)
+    if not base_accuracy.known:
+        notes.append("no labels: accuracy drop is top-1 disagreement with the original model")
+    return drops, notes
+
+
+def _pareto(verdicts):
+    """Non-dominated on (latency, size, memory, lower drop): better in one, no worse in all."""
+    def key(v):
+        return (v.latency_ms, v.size_mb, v.peak_rss_mb or 0.0, v.accuracy_drop or 0.0)
+
+    measured = [v for v in verdicts if v.ok and v.latency_ms is not None]
+    for v in measured:
+        kv = key(v)
+        v.pareto = not any(all(a <= b for a, b in zip(key(o), kv)) and key(o) != kv for o in measured)
+
+
+def _candidate(result, percentile, drop):
+    m = result.measurement
+    latency = m.figure(percentile + "_ms")
+    error = "%s: %s" % (m.error.code, m.error.message) if m.error else None
+    return CandidateVerdict(
+        name=result.name, ok=m.ok, latency_ms=latency.value, samples=m.latency_pass.latency.n if m.latency_pass
+        else 0, size_mb=result.size_mb, peak_rss_mb=m.figure("peak_rss_mb").value,
+        accuracy=m.figure("accuracy").value, top1_agreement=m.figure("top1_agreement").value,
+        accuracy_drop=drop[0], throttled=m.figure("throttled").value, error=error)
+
+
+def select(results, constraints, baseline=BASELINE):
+    """Decide among measured variants (host/runs.VariantResult). Returns a Decision."""
+    percentile = constraints.latency_percentile
+    drops, notes = accuracy_drops(results, baseline)
+    verdicts = []
+    for r in results:
+        verdict = _candidate(r, percentile, drops[r.name])
+        if verdict.ok:
+            verdict.checks = check(r, constraints, drops[r.name], baseline)
+            verdict.feasible = not any(c.blocks for c in verdict.checks)
+        verdicts.append(verdict)
+    _pareto(verdicts)
+    feasible = sorted((v for v in verdicts if v.feasible and v.latency_ms is not None), key=lambda v: v.latency_ms)
     chosen = None
     if feasible:
         fastest = feasible[0].latency_ms
-        tied = [c for c in feasible if c.latency_ms <= fastest * (1 + TIE_FRACTION)]
-        chosen = min(tied, key=lambda c: (c.size_mb, c.latency_ms))
-    for c in candidates:
-        c.reason = _reason(c, chosen, percentile)
-    return {
-        "chosen": chosen.name if chosen else None,
-        "percentile": percentile,
-        "objective": "lowest %s latency among feasible variants; within %d%%, the smaller file"
-                     % (percentile, round(100 * TIE_FRACTION)),
-        "baseline": baseline,
-        "constraints": constraints.to_dict(),
-        "notes": notes,
-        "variants": [c.to_dict() for c in candidates],
-    }
+        tied = [v for v in feasible if v.latency_ms <= fastest * (1 + TIE_FRACTION)]
+        chosen = min(tied, key=lambda v: (v.size_mb, v.latency_ms))
+    for v in verdicts:
+        v.reason = _reason(v, chosen, percentile)
+    return Decision(
+        chosen=chosen.name if chosen else None, percentile=percentile,
+        objective="lowest %s latency among feasible variants; within %d%%, the smaller file"
+                  % (percentile, round(100 * TIE_FRACTION)),
+        baseline=baseline, constraints=constraints.to_dict(), notes=notes + _unknown_notes(verdicts),
+        missing_evidence=_missing_evidence(verdicts), variants=verdicts)
 
 
-def _reason(c, chosen, percentile):
-    if not c.ok:
-        return "failed on the device: %s" % (c.error or "unknown error")
-    if c.violations:
-        return "infeasible: " + "; ".join(v.text for v in c.violations)
+def _missing_evidence(verdicts):
+    """Each distinct piece of evidence that was missing, once, for the decision to name."""
+    seen = []
+    for v in verdicts:
+        for c in v.checks_with(UNKNOWN):
+            line = "%s: %s" % (c.constraint, c.text)
+            if line not in seen:
+                seen.append(line)
+    return seen
+
+
+def _unknown_notes(verdicts):
+    notes = []
+    let_through = sorted({c.constraint for v in verdicts for c in v.checks_with(UNKNOWN) if c.let_through})
+    for name in let_through:
+        if name == THROTTLING:
+            notes.append("throttling could not be checked on this device; variants were not refused for it "
+                         "(set require_thermal_evidence = true to refuse them)")
+        else:
+            notes.append("%s was unknown for some variants and let through by allow_unknown" % name)
+    return notes
+
+
+def _reason(v, chosen, percentile):
+    if not v.ok:
+        return "failed on the device: %s" % (v.error or "unknown error")
+    failed = v.checks_with(FAIL)
+    unknown = [c for c in v.checks_with(UNKNOWN) if not c.let_through]
+    if failed or unknown:
+        parts = [c.text for c in failed] + ["%s unknown, not chosen without evidence: %s" % (c.constraint, c.text)
+                                            for c in unknown]
+        return "infeasible: " + "; ".join(parts)
+    if v.latency_ms is None:
+        return "feasible but %s latency is unknown: cannot be ranked" % percentile
+    caveat = "".join("; %s" % c.text for c in v.checks_with(UNKNOWN) if c.let_through
+                     and c.constraint != THROTTLING)
     if chosen is None:
         return "feasible but not measurable at %s" % percentile
-    if c is chosen:
-        return "chosen: fastest feasible at %s (%.3f ms)" % (percentile, c.latency_ms)
-    if c.latency_ms <= chosen.latency_ms * (1 + TIE_FRACTION):
-        return "tied with %s on %s latency (%.3f vs %.3f ms) but larger (%.2f vs %.2f MiB)" % (
-            chosen.name, percentile, c.latency_ms, chosen.latency_ms, c.size_mb, chosen.size_mb)
-    return "feasible, but %s %.3f ms is %.0f%% slower than %s (%.3f ms)" % (
-        percentile, c.latency_ms, 100 * (c.latency_ms / chosen.latency_ms - 1), chosen.name, chosen.latency_ms)
+    if v is chosen:
+        return "chosen: fastest feasible at %s (%.3f ms)%s" % (percentile, v.latency_ms, caveat)
+    if v.latency_ms <= chosen.latency_ms * (1 + TIE_FRACTION):
+        return "tied with %s on %s latency (%.3f vs %.3f ms, within the %d%% noise band) but larger (%.2f vs " \
+               "%.2f MiB)%s" % (chosen.name, percentile, v.latency_ms, chosen.latency_ms,
+                                round(100 * TIE_FRACTION), v.size_mb, chosen.size_mb, caveat)
+    return "feasible, but %s %.3f ms is %.0f%% slower than %s (%.3f ms)%s" % (
+        percentile, v.latency_ms, 100 * (v.latency_ms / chosen.latency_ms - 1), chosen.name, chosen.latency_ms,
+        caveat)

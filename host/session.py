@@ -9,6 +9,7 @@ import threading
 from dataclasses import dataclass
 
 from ..shared import protocol
+from ..shared.conventions import Op
 from ..shared.errors import ConnectError, ProtocolError, error_for_code
 from . import agent_bundle
 
@@ -35,9 +36,29 @@ class AgentSession:
         self._frames = queue.Queue()
         self._next_id = 1
 
+    # What callers need of the device, so that none reaches through ``connector``.
+
+    @property
+    def device(self):
+        """The device's devices.toml entry."""
+        return self.connector.device
+
     @property
     def device_name(self):
         return self.connector.device.name
+
+    @property
+    def root(self):
+        """The device root as the agent sees it."""
+        return self.connector.root
+
+    def describe(self):
+        """How the device is reached: 'local subprocess (...)', 'ssh pi@pi4:22 via ...'."""
+        return self.connector.describe()
+
+    def upload(self, local_path, relative_path):
+        """Copy a file to ``root/relative_path`` on the device; returns the bytes sent."""
+        return self.connector.upload(local_path, relative_path)
 
     def start(self):
         relative = "agent/" + self.bundle.remote_name
@@ -124,7 +145,7 @@ class AgentSession:
         if self.channel is None:
             return
         try:
-            self.channel.stdin.write(protocol.encode(protocol.request(self._next_id, "shutdown")))
+            self.channel.stdin.write(protocol.encode(protocol.request(self._next_id, Op.SHUTDOWN)))
             self.channel.stdin.flush()
         except (OSError, ValueError):
             pass

@@ -1,7 +1,8 @@
 """The results store: SQLite, one file, written one whole run per transaction.
 
 A run is saved only when it is complete, so an interrupted deploy leaves no
-partial results behind. Schema (created on first use):
+partial results behind. Schema (created on first use; ``PRAGMA user_version`` holds
+its version):
 
     runs(id, started_at, finished_at, device, model_path, model_sha256, settings_json,
          facts_json, constraints_json, decision_json, push_json, status)
@@ -9,16 +10,27 @@ partial results behind. Schema (created on first use):
     measurements(id, run_id, variant_id, ok, p50_ms, p90_ms, p99_ms, mean_ms, std_ms, cov,
                  load_ms, first_inference_ms, peak_rss_mb, accuracy, top1_agreement,
                  cosine_mean, sqnr_db, throttled, samples_json, detail_json)
+
+The figure columns are a queryable copy made through ``VariantMeasurement.figure``
+(NULL when unknown); ``detail_json`` holds the whole typed measurement without its raw
+samples, which sit in ``samples_json``. Every sqlite3 error becomes a StoreError.
 """
 
 import json
+import math
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
-from ..shared.errors import EdgeshrinkError
+from ..shared.decision import Decision
+from ..shared.device_facts import DeviceFacts
+from ..shared.errors import StoreError
+from ..shared.measurement import VariantMeasurement
 from . import paths
+from .runs import Run, VariantResult
 
+SCHEMA_VERSION = 2   # 1: agent 0.1.0 rows (untyped measurement dicts of the same shape)
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started_at REAL, finished_at REAL, device TEXT NOT NULL,
@@ -37,96 +49,100 @@ CREATE TABLE IF NOT EXISTS measurements (
     samples_json TEXT, detail_json TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_device ON runs(device, id);
 """
-
-
-class StoreError(EdgeshrinkError):
-    code = "store"
-    exit_code = 10
+FIGURE_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov", "load_ms", "first_inference_ms",
+                  "peak_rss_mb", "accuracy", "top1_agreement", "cosine_mean", "sqnr_db", "throttled")
+HINT = "pass --db PATH or set EDGESHRINK_DB"
 
 
 def _dumps(value):
     return json.dumps(value, sort_keys=True)
 
 
+def _column(figure):
+    value = figure.value
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, float) and math.isinf(value):
+        return None  # identical outputs: SQNR is infinite, which SQL REAL cannot hold portably
+    return value
+
+
 class ResultsStore:
     def __init__(self, path=None):
         self.path = Path(path) if path else paths.results_db()
 
-    def _connect(self):
+    @contextmanager
+    def _connection(self, doing):
+        """A connection whose every sqlite3 (and file system) error is a StoreError."""
+        connection = None
         try:
+            if self.path.is_dir():
+                raise StoreError("results store %s is a directory, not a database file" % self.path, HINT)
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connection = sqlite3.connect(str(self.path), timeout=30)
-            connection.executescript(SCHEMA)
-            return connection
+            connection.row_factory = sqlite3.Row
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise StoreError("results store %s has schema version %d; this edgeshrink reads up to %d"
+                                 % (self.path, version, SCHEMA_VERSION), "upgrade edgeshrink or use another --db")
+            if version < SCHEMA_VERSION:
+                with connection:
+                    connection.executescript(SCHEMA)
+                    connection.execute("PRAGMA user_version = %d" % SCHEMA_VERSION)
+            yield connection
         except (OSError, sqlite3.Error) as exc:
-            raise StoreError("results store %s is not usable: %s" % (self.path, exc),
-                             "pass --db PATH or set EDGESHRINK_DB")
+            raise StoreError("results store %s: could not %s: %s" % (self.path, doing, exc), HINT)
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def check_usable(self):
+        """Open (creating if needed) and check the schema, before anything is measured."""
+        with self._connection("open it"):
+            pass
 
     def save_run(self, run):
-        """Save one complete run (see deploy.RunRecord.to_dict); returns its id."""
-        connection = self._connect()
-        try:
+        """Save one complete run (host/runs.Run); returns its id."""
+        with self._connection("save a run") as connection:
             with connection:  # one transaction: all of the run or none of it
                 cursor = connection.execute(
                     "INSERT INTO runs (started_at, finished_at, device, model_path, model_sha256,"
                     " settings_json, facts_json, constraints_json, decision_json, push_json, status)"
                     " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (run["started_at"], run.get("finished_at", time.time()), run["device"],
-                     run["model_path"], run["model_sha256"], _dumps(run["settings"]),
-                     _dumps(run["facts"]), _dumps(run["constraints"]), _dumps(run.get("decision")),
-                     _dumps(run.get("push")), run.get("status", "measured")))
+                    (run.started_at, run.finished_at or time.time(), run.device, run.model_path,
+                     run.model_sha256, _dumps(run.settings), _dumps(run.facts.to_dict()), _dumps(run.constraints),
+                     _dumps(run.decision.to_dict() if run.decision else None), _dumps(run.push), run.status))
                 run_id = cursor.lastrowid
-                for variant in run["variants"]:
+                for variant in run.variants:
                     self._save_variant(connection, run_id, variant)
             return run_id
-        except sqlite3.Error as exc:
-            raise StoreError("could not save results to %s: %s" % (self.path, exc))
-        finally:
-            connection.close()
 
     def _save_variant(self, connection, run_id, variant):
-        manifest = variant["manifest"]
+        manifest = variant.manifest
         cursor = connection.execute(
             "INSERT INTO variants (run_id, name, technique, sha256, size_bytes, params, macs,"
             " manifest_json) VALUES (?,?,?,?,?,?,?,?)",
-            (run_id, variant["name"], manifest.get("technique"), manifest.get("sha256"),
+            (run_id, variant.name, manifest.get("technique"), manifest.get("sha256"),
              manifest.get("size_bytes"), manifest.get("params"), manifest.get("macs"), _dumps(manifest)))
-        m = variant["measurement"]
-        latency = (m.get("latency_pass") or {}).get("latency") or {}
-        fidelity = (m.get("latency_pass") or {}).get("fidelity") or {}
-        verdict = ((m.get("thermal") or {}).get("verdict") or {}).get("throttled")
-        detail = {k: v for k, v in m.items() if k != "latency_pass"}
-        detail["latency_pass"] = {k: v for k, v in (m.get("latency_pass") or {}).items() if k != "samples_ms"}
+        m = variant.measurement
+        figures = [_column(m.figure(name)) for name in FIGURE_COLUMNS]
         connection.execute(
-            "INSERT INTO measurements (run_id, variant_id, ok, p50_ms, p90_ms, p99_ms, mean_ms,"
-            " std_ms, cov, load_ms, first_inference_ms, peak_rss_mb, accuracy, top1_agreement,"
-            " cosine_mean, sqnr_db, throttled, samples_json, detail_json)"
-            " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (run_id, cursor.lastrowid, int(bool(m.get("ok"))), latency.get("p50_ms"), latency.get("p90_ms"),
-             latency.get("p99_ms"), latency.get("mean_ms"), latency.get("std_ms"), latency.get("cov"),
-             (m.get("latency_pass") or {}).get("load_ms"),
-             (m.get("latency_pass") or {}).get("first_inference_ms"),
-             (m.get("memory") or {}).get("peak_rss_mb"), fidelity.get("accuracy"),
-             fidelity.get("top1_agreement"), fidelity.get("cosine_mean"), fidelity.get("sqnr_db"),
-             None if verdict is None else int(verdict),
-             _dumps((m.get("latency_pass") or {}).get("samples_ms")), _dumps(detail)))
+            "INSERT INTO measurements (run_id, variant_id, ok, %s, samples_json, detail_json)"
+            " VALUES (?,?,?,%s,?,?)" % (", ".join(FIGURE_COLUMNS), ",".join("?" * len(FIGURE_COLUMNS))),
+            [run_id, cursor.lastrowid, int(bool(m.ok))] + figures
+            + [_dumps(m.samples_ms), _dumps(m.without_samples().to_dict())])
 
     def set_decision(self, run_id, decision, status):
-        connection = self._connect()
-        try:
+        with self._connection("record the decision of run #%s" % run_id) as connection:
             with connection:
                 connection.execute("UPDATE runs SET decision_json = ?, status = ? WHERE id = ?",
-                                   (_dumps(decision), status, run_id))
-        finally:
-            connection.close()
+                                   (_dumps(decision.to_dict() if decision else None), status, run_id))
 
     def load_run(self, run_id=None, device=None):
-        """A stored run (the latest for ``device`` when no id is given), as saved."""
+        """A stored run (the latest for ``device`` when no id is given), as a Run."""
         if not self.path.exists():
             raise StoreError("no results yet at %s" % self.path, "run `edgeshrink bench` or `deploy` first")
-        connection = self._connect()
-        connection.row_factory = sqlite3.Row
-        try:
+        with self._connection("read a run") as connection:
             if run_id is not None:
                 row = connection.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
             else:
@@ -140,25 +156,22 @@ class ResultsStore:
                     "SELECT v.name, v.manifest_json, m.samples_json, m.detail_json FROM variants v"
                     " JOIN measurements m ON m.variant_id = v.id WHERE v.run_id = ? ORDER BY v.id",
                     (row["id"],)):
-                measurement = json.loads(v["detail_json"])
-                measurement.setdefault("latency_pass", {})["samples_ms"] = json.loads(v["samples_json"])
-                variants.append({"name": v["name"], "manifest": json.loads(v["manifest_json"]),
-                                 "measurement": measurement})
-            return {"id": row["id"], "device": row["device"], "started_at": row["started_at"],
-                    "finished_at": row["finished_at"], "model_path": row["model_path"],
-                    "model_sha256": row["model_sha256"], "settings": json.loads(row["settings_json"]),
-                    "facts": json.loads(row["facts_json"]), "constraints": json.loads(row["constraints_json"]),
-                    "decision": json.loads(row["decision_json"] or "null"),
-                    "push": json.loads(row["push_json"] or "null"), "status": row["status"],
-                    "variants": variants}
-        finally:
-            connection.close()
+                measurement = VariantMeasurement.from_dict(json.loads(v["detail_json"]))
+                if measurement.latency_pass is not None:
+                    measurement.latency_pass.samples_ms = json.loads(v["samples_json"]) or []
+                variants.append(VariantResult(v["name"], json.loads(v["manifest_json"]), measurement))
+            decision = json.loads(row["decision_json"] or "null")
+            return Run(run_id=row["id"], device=row["device"], started_at=row["started_at"],
+                       finished_at=row["finished_at"], model_path=row["model_path"],
+                       model_sha256=row["model_sha256"], settings=json.loads(row["settings_json"]),
+                       facts=DeviceFacts.from_dict(json.loads(row["facts_json"])),
+                       constraints=json.loads(row["constraints_json"]),
+                       decision=Decision.from_dict(decision) if decision else None,
+                       push=json.loads(row["push_json"] or "null") or {}, status=row["status"],
+                       variants=variants)
 
     def count_runs(self):
         if not self.path.exists():
             return 0
-        connection = self._connect()
-        try:
+        with self._connection("count runs") as connection:
             return connection.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
-        finally:
-            connection.close()

@@ -7,15 +7,23 @@ enter the program, so the CLI only ever has to render an ``EdgeshrinkError``.
 
 
 class EdgeshrinkError(Exception):
-    """Root of every error edgeshrink reports to a user."""
+    """Root of every error edgeshrink reports to a user.
+
+    Context travels in declared fields, never in attributes attached later:
+    ``run_id`` is the stored run the failure belongs to (a deploy that stored its
+    measurements and then found nothing feasible), ``details`` what was learned
+    before the failure (a device-check row, for instance).
+    """
 
     code = "internal"
     exit_code = 1
 
-    def __init__(self, message, hint=None):
+    def __init__(self, message, hint=None, run_id=None, details=None):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.run_id = run_id
+        self.details = dict(details) if details else {}
 
     def one_line(self):
         return self.message if not self.hint else "%s (%s)" % (self.message, self.hint)
@@ -33,6 +41,11 @@ class ConnectError(EdgeshrinkError):
 
     code = "connect"
     exit_code = 4
+
+
+class TransientConnectError(ConnectError):
+    """A connection failure worth retrying (timeout, refused, reset): the board may be
+    booting. Retry decisions test for this type, never for words in a message."""
 
 
 class TransferError(EdgeshrinkError):
@@ -70,6 +83,13 @@ class ConstraintError(EdgeshrinkError):
     exit_code = 9
 
 
+class StoreError(EdgeshrinkError):
+    """The results store cannot be opened, read or written."""
+
+    code = "store"
+    exit_code = 10
+
+
 class UsageError(EdgeshrinkError):
     """The command line asks for something that cannot be done as asked."""
 
@@ -79,9 +99,14 @@ class UsageError(EdgeshrinkError):
 
 ALL_ERRORS = (
     EdgeshrinkError, InventoryError, ConnectError, TransferError, ProtocolError,
-    RemoteError, ModelError, ConstraintError, UsageError,
+    RemoteError, ModelError, ConstraintError, StoreError, UsageError,
 )
 _BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
+
+
+def to_dict(error):
+    """An error as JSON for ``--json`` output and the wire: code, message, exit code."""
+    return {"code": error.code, "message": error.one_line(), "exit_code": error.exit_code}
 
 
 def error_for_code(code, message):

@@ -24,10 +24,10 @@ Handshake
 
 Requests (host -> agent)
     ``{"type": "request", "id": 7, "op": "bench", "args": {...}}``. ``id`` is an
-    integer chosen by the host, unique within the session. Ops: ``ping``,
-    ``facts``, ``have_blobs``, ``receive_blob`` (sent before the bytes are uploaded;
-    the agent hashes them as they arrive), ``commit_blob`` (verify an already
-    uploaded file), ``bench``, ``install``, ``status``, ``shutdown``.
+    integer chosen by the host, unique within the session. Ops (``conventions.Op``):
+    ``ping``, ``facts``, ``have_blobs``, ``receive_blob`` (sent before the bytes are
+    uploaded; the agent hashes them as they arrive), ``commit_blob`` (verify an
+    already uploaded file), ``bench``, ``install``, ``status``, ``shutdown``.
 
 Replies (agent -> host), each carrying the request's ``id``
     - zero or more ``{"type": "event", "id": 7, "kind": "progress", "data": {...}}``
@@ -37,6 +37,21 @@ Replies (agent -> host), each carrying the request's ``id``
     ``code`` is one of the wire codes in ``errors.py``. An unknown op or malformed
     request is an ``error`` reply with code ``protocol``, never a crash; a frame
     that cannot be parsed at all gets an error reply with ``id`` null.
+
+Measurements
+    ``bench`` sends each variant's measurement as one ``measurement`` event whose data
+    is a ``measurement.VariantMeasurement`` (with its ``schema`` version); its result
+    only lists the variants measured, so no frame ever carries more than one
+    variant's raw samples. ``max_runs`` is capped (``types.MAX_RUNS_LIMIT``) and
+    samples are rounded (``measurement.SAMPLE_DECIMALS``) so that one always fits.
+
+End of input
+    The agent reads its input on a thread of its own, so it notices at once when the
+    host goes away, even in the middle of a silent measurement pass. Input that ends
+    (or a write that fails) while a request is unfinished stops it: measuring child
+    processes are killed, the device lock is released, the request is answered with
+    a ``remote`` error if anyone still listens, and the agent exits. Input that ends
+    while idle ends the agent normally.
 """
 
 import json

@@ -4,6 +4,7 @@ They cross the wire as plain dicts (``to_dict``/``from_dict``); unknown keys are
 ignored on the way in so an older agent accepts a newer host's settings.
 """
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import List, Optional
 
@@ -16,6 +17,29 @@ MIN_SAMPLES_FOR = {"p50": 1, "p90": 10, "p99": 100}
 def _from_dict(cls, data):
     known = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in (data or {}).items() if k in known})
+
+
+# Raw latency samples travel in one measurement frame, so the run count is bounded.
+MAX_RUNS_LIMIT = 100000
+
+
+def _is_integer(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value):
+    # A bool is an int to Python but never a number of runs or seconds to a user;
+    # nan and inf would pass every comparison in validate() or never end a pass.
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_cpu_list(value):
+    return value is None or (isinstance(value, list) and all(_is_integer(c) and c >= 0 for c in value))
+
+
+# What each declared field type accepts: int fields only integers, float fields any number.
+_ACCEPTS = {int: (_is_integer, "an integer"), float: (_is_number, "a finite number"),
+            Optional[List[int]]: (_is_cpu_list, "a list of CPU numbers")}
 
 
 @dataclass
@@ -31,16 +55,37 @@ class BenchSettings:
     max_time_s: float = 10.0
     fidelity_samples: int = 0   # 0: every eval sample shipped with the request
 
+    @classmethod
+    def type_problem(cls, name, value):
+        """Why ``value`` cannot be the setting ``name``, or None when it can.
+
+        devices.toml, the command line and the wire all arrive here, so ``1.5`` runs
+        or ``true`` seconds are refused the same way wherever they come from.
+        """
+        kind = next(f.type for f in fields(cls) if f.name == name)
+        accepts, description = _ACCEPTS[kind]
+        return None if accepts(value) else "must be %s, got %r" % (description, value)
+
     def validate(self):
         problems = []
+        for f in fields(self):
+            problem = self.type_problem(f.name, getattr(self, f.name))
+            if problem:
+                problems.append("%s %s" % (f.name, problem))
+        if problems:
+            return problems  # the comparisons below need numbers
         if self.threads < 1:
             problems.append("threads must be >= 1")
         if self.min_runs < 1 or self.max_runs < self.min_runs:
             problems.append("need 1 <= min_runs <= max_runs")
+        if self.max_runs > MAX_RUNS_LIMIT:
+            problems.append("max_runs must be <= %d (raw samples must fit in one protocol frame)" % MAX_RUNS_LIMIT)
         if self.min_time_s < 0 or self.max_time_s < self.min_time_s:
             problems.append("need 0 <= min_time_s <= max_time_s")
         if self.warmup_runs < 0:
             problems.append("warmup_runs must be >= 0")
+        if self.fidelity_samples < 0:
+            problems.append("fidelity_samples must be >= 0 (0: every sample)")
         return problems
 
     def to_dict(self):
@@ -61,9 +106,15 @@ class Constraints:
     max_model_size_mb: Optional[float] = None
     min_accuracy: Optional[float] = None        # fraction, 0..1
     max_accuracy_drop: Optional[float] = None   # fraction, vs the fp32 baseline on the same device
-    # Accepted now so inventories can carry them; enforced once power is measured.
+    # Power is not measured by this agent version: a variant constrained on it is
+    # unknown, hence not chosen, unless allow_unknown names the constraint.
     max_power_w: Optional[float] = None
     max_energy_mj: Optional[float] = None
+    # The evidence policy (README): throttling that no source can check is let through
+    # with a note, unless this is set; then such a variant is not chosen.
+    require_thermal_evidence: bool = False
+    # Constraints whose "unknown" may pass (the decision says so for each variant).
+    allow_unknown: List[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
 
     def to_dict(self):

@@ -13,6 +13,7 @@ from edgeshrink.host.connectors.local import LocalConnector
 from edgeshrink.host.inventory import Device
 from edgeshrink.host.session import AgentSession
 from edgeshrink.shared.errors import ProtocolError, RemoteError
+from edgeshrink.shared.measurement import SCHEMA_VERSION
 
 from .conftest import FAST
 from edgeshrink.host.lab.models import tiny_inputs
@@ -69,22 +70,27 @@ def test_measure_every_variant_then_push_nothing_again(tmp_path, agent_python, t
     assert kinds.count("measurement") == len(made)
     assert any(k == "progress" and d.get("phase") == "timed" for k, d in events)
     for v in run.variants:
-        m = v["measurement"]
-        assert m["ok"], m.get("error")
-        lp = m["latency_pass"]
-        lat = lp["latency"]
-        assert lat["n"] == len(lp["samples_ms"]) >= FAST.min_runs
-        assert lat["p50_ms"] <= lat["p90_ms"] <= lat["max_ms"]
-        assert lp["load_ms"] > 0 and lp["first_inference_ms"] > 0 and lp["warmup_runs"] == FAST.warmup_runs
-        assert lp["stop_reason"] in ("min_runs_and_min_time", "max_runs", "max_time")
-        assert lp["runtime_settings"]["intra_op_num_threads"] == 1
-        assert m["memory"]["peak_rss_mb"] >= m["memory"]["baseline_rss_mb"] > 0
-        fid = lp["fidelity"]
-        assert fid["measured"] and fid["samples"] == 48
-        assert 0.0 <= fid["accuracy"] <= 1.0
-    by_name = {v["name"]: v["measurement"]["latency_pass"]["fidelity"] for v in run.variants}
-    assert by_name["fp32"]["identical"] and by_name["fp32"]["top1_agreement"] == 1.0
-    assert by_name["int8-static"]["cosine_mean"] > 0.99
+        m = v.measurement
+        assert m.ok, m.error
+        assert m.schema == SCHEMA_VERSION
+        lp = m.latency_pass
+        lat = lp.latency
+        assert lat.n == len(m.samples_ms) >= FAST.min_runs
+        assert m.figure("p50_ms").value <= m.figure("p90_ms").value <= lat.max_ms
+        assert m.figure("load_ms").value > 0 and m.figure("first_inference_ms").value > 0
+        assert lp.warmup_runs == FAST.warmup_runs
+        assert lp.stop_reason in ("min_runs_and_min_time", "max_runs", "max_time")
+        assert lp.runtime_settings["intra_op_num_threads"] == 1
+        assert m.figure("peak_rss_mb").value >= m.memory.baseline_rss_mb > 0
+        assert lp.fidelity.measured and lp.fidelity.samples == 48
+        assert 0.0 <= m.figure("accuracy").value <= 1.0
+        assert m.environment.runtime == "onnxruntime" and m.environment.runtime_version
+        assert m.environment.threads == 1 and m.environment.providers == ["CPUExecutionProvider"]
+        assert not m.figure("power_w").known and "not measured" in m.figure("power_w").missing
+    by_name = {v.name: v.measurement for v in run.variants}
+    assert by_name["fp32"].figure("sqnr_db").value == float("inf")
+    assert by_name["fp32"].figure("top1_agreement").value == 1.0
+    assert by_name["int8-static"].figure("cosine_mean").value > 0.99
 
 
 def test_a_variant_that_cannot_load_is_reported_not_fatal(tmp_path, tiny_variants, host_env):
@@ -95,9 +101,10 @@ def test_a_variant_that_cannot_load_is_reported_not_fatal(tmp_path, tiny_variant
                                              "size_bytes": junk.stat().st_size})
     with session_for(tmp_path, sys.executable) as session:
         run = deploy.measure(session, source, [made[0], broken], FAST)
-    results = {v["name"]: v["measurement"] for v in run.variants}
-    assert results["fp32"]["ok"]
-    assert not results["junk"]["ok"] and results["junk"]["error"]["code"] == "model"
+    results = {v.name: v.measurement for v in run.variants}
+    assert results["fp32"].ok
+    assert not results["junk"].ok and results["junk"].error.code == "model"
+    assert "failed on the device" in results["junk"].figure("p50_ms").missing
 
 
 def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, agent_python, tiny_variants):
@@ -105,9 +112,9 @@ def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, age
     good = next(v for v in made if v.name == "int8-static")
     with session_for(tmp_path, agent_python) as session:
         first = deploy.install(session, good)
-        assert first["installed"] and first["previous"] is None and first["check"]["ok"]
-        root = session.connector.root
-        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first["active"]
+        assert first.installed and first.previous is None and first.check["ok"]
+        root = session.root
+        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first.active
 
         # A file that passes the transfer checks but is not a runnable model.
         junk = tmp_path / "corrupt.onnx"
@@ -115,11 +122,11 @@ def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, age
         sha = __import__("hashlib").sha256(junk.read_bytes()).hexdigest()
         bad = variants.Variant("corrupt", junk, {"sha256": sha, "technique": "fp32"})
         second = deploy.install(session, bad)
-        assert not second["installed"] and second["rolled_back"]
-        assert second["active"] == first["active"] and second["check"]["code"] == "model"
-        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first["active"]
+        assert not second.installed and second.rolled_back
+        assert second.active == first.active and second.check["code"] == "model"
+        assert os.readlink(os.path.join(root, "active")) == "deployments/" + first.active
         status = session.call("status")
-        assert status["active"] == first["active"]
+        assert status["active"] == first.active
         assert status["manifest"]["technique"] == "int8-static"
         assert not [p for p in os.listdir(root) if p.endswith(".new")]
 
@@ -128,7 +135,7 @@ def test_corrupted_upload_is_refused_and_never_becomes_a_blob(tmp_path):
     with session_for(tmp_path, sys.executable) as session:
         payload = tmp_path / "payload.bin"
         payload.write_bytes(b"x" * 1000)
-        session.connector.upload(payload, "incoming/up.part")
+        session.upload(payload, "incoming/up.part")
         with pytest.raises(Exception, match="corrupted in transit"):
             session.call("commit_blob", {"sha256": "0" * 64, "incoming": "up.part"})
         assert session.call("have_blobs", {"sha256": ["0" * 64]})["missing"] == ["0" * 64]
@@ -160,13 +167,13 @@ def test_receive_blob_verifies_while_receiving_and_refuses_bad_or_stalled_upload
     sha = hashlib.sha256(payload.read_bytes()).hexdigest()
     with session_for(tmp_path, sys.executable) as session:
         waiting = session.send("receive_blob", {"sha256": sha, "incoming": "good.part", "size": 3 * 2 ** 20})
-        session.connector.upload(payload, "incoming/good.part")
+        session.upload(payload, "incoming/good.part")
         assert session.wait(waiting, "receive_blob") == {"sha256": sha, "size": 3 * 2 ** 20}
         assert session.call("have_blobs", {"sha256": [sha]})["missing"] == []
 
         wrong = "1" * 64
         waiting = session.send("receive_blob", {"sha256": wrong, "incoming": "bad.part", "size": 3 * 2 ** 20})
-        session.connector.upload(payload, "incoming/bad.part")
+        session.upload(payload, "incoming/bad.part")
         with pytest.raises(TransferError, match="corrupted in transit"):
             session.wait(waiting, "receive_blob")
         assert session.call("have_blobs", {"sha256": [wrong]})["missing"] == [wrong]
@@ -174,5 +181,5 @@ def test_receive_blob_verifies_while_receiving_and_refuses_bad_or_stalled_upload
         with pytest.raises(TransferError, match="stalled at 0 of 10 bytes"):
             session.call("receive_blob", {"sha256": wrong, "incoming": "never.part", "size": 10,
                                           "stall_timeout_s": 0.3})
-        root = session.connector.root
+        root = session.root
         assert not [n for n in os.listdir(os.path.join(root, "incoming")) if not n.startswith("never")]

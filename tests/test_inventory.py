@@ -2,6 +2,7 @@ import pytest
 
 from edgeshrink.host import inventory
 from edgeshrink.shared.errors import InventoryError
+from edgeshrink.shared.types import MAX_RUNS_LIMIT, BenchSettings
 
 from .conftest import REPO
 
@@ -34,15 +35,20 @@ tags = ["pi"]
 max_latency_ms = 30
 latency_percentile = "p99"
 max_power_w = 5.0
+require_thermal_evidence = true
+allow_unknown = ["max_power_w"]
 [devices.pi4.bench]
 min_runs = 200
+min_time_s = 2
 max_time_s = 20.0
 """)
     pi4 = inventory.load(path).get("pi4")
     assert (pi4.host, pi4.port, pi4.threads) == ("pi4.local", 2222, 4)
     assert pi4.constraints.max_latency_ms == 30 and pi4.constraints.max_power_w == 5.0
+    assert pi4.constraints.require_thermal_evidence is True and pi4.constraints.allow_unknown == ["max_power_w"]
     settings = pi4.bench_settings()
     assert settings.min_runs == 200 and settings.threads == 4 and settings.cpu_affinity == [0, 1, 2, 3]
+    assert settings.min_time_s == 2 and settings.validate() == []  # seconds may be whole numbers
 
 
 @pytest.mark.parametrize("body, key, words", [
@@ -57,6 +63,15 @@ max_time_s = 20.0
     ('[devices.b.constraints]\nlatency_percentile = "p95"\n', "constraints.latency_percentile", "p50"),
     ('[devices.b.constraints]\nspeed = 1\n', "constraints.speed", "not a known constraint"),
     ('[devices.b.bench]\nmin_runs = 10\nmax_runs = 5\n', "bench", "min_runs <= max_runs"),
+    ('[devices.b.bench]\nmin_runs = 1.5\n', "bench.min_runs", "must be an integer, got 1.5"),
+    ('[devices.b.bench]\nwarmup_runs = true\n', "bench.warmup_runs", "must be an integer, got True"),
+    ('[devices.b.bench]\nmax_time_s = true\n', "bench.max_time_s", "must be a finite number, got True"),
+    ('[devices.b.bench]\nmin_time_s = nan\n', "bench.min_time_s", "must be a finite number"),
+    ('[devices.b.bench]\nmax_runs = 200000\n', "bench", "max_runs must be <= 100000"),
+    ('[devices.b.bench]\nturbo = 1\n', "bench.turbo", "not a benchmark setting"),
+    ('[devices.b.constraints]\nrequire_thermal_evidence = 1\n', "constraints.require_thermal_evidence",
+     "true or false"),
+    ('[devices.b.constraints]\nallow_unknown = "max_power_w"\n', "constraints.allow_unknown", "list of strings"),
 ])
 def test_validation_errors_name_file_device_and_key(tmp_path, body, key, words):
     path = write(tmp_path, body)
@@ -75,3 +90,21 @@ def test_broken_toml_and_missing_file_and_unknown_device(tmp_path):
     inv = inventory.load(write(tmp_path, "[devices.a]\n"))
     with pytest.raises(InventoryError, match=r"no device named 'zz' \(known: a\)"):
         inv.get("zz")
+
+
+@pytest.mark.parametrize("values, words", [
+    ({"min_runs": 1.5}, "min_runs must be an integer"),
+    ({"max_runs": True}, "max_runs must be an integer"),
+    ({"min_time_s": "1"}, "min_time_s must be a finite number"),
+    ({"cpu_affinity": [0, -1]}, "cpu_affinity must be a list of CPU numbers"),
+    ({"threads": 2.0}, "threads must be an integer"),
+    ({"max_runs": MAX_RUNS_LIMIT + 1}, "max_runs must be <= %d (raw samples must fit" % MAX_RUNS_LIMIT),
+    ({"fidelity_samples": -1}, "fidelity_samples must be >= 0"),
+])
+def test_settings_arriving_over_the_wire_are_refused_by_type_and_range(values, words):
+    problems = BenchSettings.from_dict(values).validate()
+    assert any(words in problem for problem in problems), problems
+
+
+def test_settings_at_the_limits_are_accepted():
+    assert BenchSettings(max_runs=MAX_RUNS_LIMIT, min_time_s=0, max_time_s=1).validate() == []

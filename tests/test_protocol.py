@@ -1,6 +1,7 @@
 import io
 import json
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -9,6 +10,7 @@ from edgeshrink.host.connectors.local import LocalConnector
 from edgeshrink.host.inventory import Device
 from edgeshrink.host.session import AgentSession
 from edgeshrink.shared import protocol
+from edgeshrink.shared.conventions import EventKind, Op
 from edgeshrink.shared.errors import ConnectError, ModelError, ProtocolError, RemoteError, error_for_code
 
 
@@ -17,6 +19,46 @@ def test_frames_round_trip_and_end_with_newline():
     data = protocol.encode(frame)
     assert data.endswith(b"\n") and data.count(b"\n") == 1
     assert protocol.decode(data) == frame
+
+
+# The bytes on the wire, checked in: a change to the format (field order, separators,
+# escaping, a renamed field or op) fails here in both directions and must be deliberate.
+GOLDEN = Path(__file__).parent / "golden" / "protocol-v1.jsonl"
+GOLDEN_FRAMES = [  # (what the line is, the frame built as host and agent build it)
+    ("hello", protocol.hello("0.1.0", "3.8.18", {
+        "machine": "aarch64", "cpu_count": 4, "memory_mb": 3794,
+        "runtimes": {"onnxruntime": "1.16.3", "tflite": None}})),
+    ("request", protocol.request(7, Op.BENCH, {
+        "variants": [{"name": "int8-static", "sha256": "9f" * 32}], "settings": {"threads": 1, "min_runs": 20}})),
+    ("event", protocol.event(7, EventKind.PROGRESS, {
+        "variant": "int8-static", "pass": "latency", "done": 3, "of": 20, "unit": "\u00b5s"})),
+    ("result", protocol.result(7, {"ok": True, "p50_ms": 1.25, "samples": [1.5, 1.25, 1.0], "power_w": None})),
+    ("error", protocol.error(8, "model", "cannot load model: INVALID_PROTOBUF")),
+    ("error-without-id", protocol.error(None, "protocol",
+                                        "frame is not JSON: Expecting value: line 1 column 1 (char 0)")),
+]
+
+
+def golden_lines():
+    return GOLDEN.read_bytes().splitlines(keepends=True)
+
+
+def test_golden_file_has_one_line_per_frame_and_covers_every_frame_type():
+    assert len(golden_lines()) == len(GOLDEN_FRAMES)
+    assert {frame["type"] for _, frame in GOLDEN_FRAMES} == set(protocol.FRAME_TYPES)
+
+
+@pytest.mark.parametrize("index", range(len(GOLDEN_FRAMES)), ids=[name for name, _ in GOLDEN_FRAMES])
+def test_golden_frames_encode_and_decode_both_ways(index):
+    frame, line = GOLDEN_FRAMES[index][1], golden_lines()[index]
+    assert protocol.encode(frame) == line
+    assert protocol.decode(line) == frame
+
+
+def test_read_frame_yields_every_golden_frame_then_end_of_stream():
+    stream = io.BytesIO(GOLDEN.read_bytes())
+    assert [protocol.read_frame(stream) for _ in GOLDEN_FRAMES] == [frame for _, frame in GOLDEN_FRAMES]
+    assert protocol.read_frame(stream) is None
 
 
 def test_unknown_fields_are_kept_for_the_receiver_to_ignore():

@@ -1,79 +1,140 @@
+import pytest
+
+from edgeshrink.host.runs import VariantResult
 from edgeshrink.host.select import select
+from edgeshrink.shared.decision import FAIL, PASS, UNKNOWN
+from edgeshrink.shared.measurement import (Fidelity, LatencyPass, LatencyStats, MemoryPass, Thermal,
+                                           ThrottleVerdict, VariantError, VariantMeasurement)
 from edgeshrink.shared.types import Constraints
 
+NO_SOURCE = "no readable source"
 
-def variant(name, p90, size_mb=1.0, rss=50.0, accuracy=0.98, agreement=1.0, ok=True, throttled=False, n=500):
+
+def variant(name, p90, size_mb=1.0, rss=50.0, accuracy=0.98, agreement=1.0, ok=True, throttled=False, n=500,
+            fidelity=None):
+    manifest = {"size_bytes": int(size_mb * 2 ** 20)}
     if not ok:
-        return {"name": name, "manifest": {"size_bytes": int(size_mb * 2 ** 20)},
-                "measurement": {"ok": False, "error": {"code": "model", "message": "cannot load"}}}
-    return {"name": name, "manifest": {"size_bytes": int(size_mb * 2 ** 20)},
-            "measurement": {"ok": True, "memory": {"peak_rss_mb": rss},
-                            "thermal": {"verdict": {"throttled": throttled}},
-                            "latency_pass": {"latency": {"n": n, "p50_ms": p90 * 0.9, "p90_ms": p90,
-                                                         "p99_ms": p90 * 1.1 if n >= 100 else None},
-                                             "fidelity": {"accuracy": accuracy, "top1_agreement": agreement}}}}
+        return VariantResult(name, manifest, VariantMeasurement(
+            variant=name, ok=False, error=VariantError("model", "cannot load")))
+    stats = LatencyStats(n=n, p50_ms=p90 * 0.9, p90_ms=p90 if n >= 10 else None,
+                         p99_ms=p90 * 1.1 if n >= 100 else None)
+    fidelity = fidelity or Fidelity(measured=True, accuracy=accuracy, top1_agreement=agreement)
+    verdict = ThrottleVerdict(throttled=throttled, reason=NO_SOURCE if throttled is None else None)
+    return VariantResult(name, manifest, VariantMeasurement(
+        variant=name, ok=True, memory=MemoryPass(peak_rss_mb=rss), thermal=Thermal(verdict=verdict),
+        latency_pass=LatencyPass(latency=stats, fidelity=fidelity)))
 
 
 def by_name(decision):
-    return {v["name"]: v for v in decision["variants"]}
+    return {v.name: v for v in decision.variants}
+
+
+def verdicts(candidate):
+    return {c.constraint: c.verdict for c in candidate.checks}
 
 
 def test_fastest_feasible_wins_and_others_say_why():
     decision = select([variant("fp32", 10.0, 6), variant("int8", 4.0, 1.6, accuracy=0.95),
                        variant("fp16", 6.0, 3)], Constraints(max_latency_ms=8, max_accuracy_drop=0.01))
-    assert decision["chosen"] == "fp16"
+    assert decision.chosen == "fp16"
     rows = by_name(decision)
-    assert "max_latency_ms" in [v["constraint"] for v in rows["fp32"]["violations"]]
-    assert "p90 10 ms > limit 8 ms (over by 2 ms, 25%)" in rows["fp32"]["reason"]
-    assert "accuracy drop 3.00 points" in rows["int8"]["reason"]
-    assert rows["fp16"]["reason"].startswith("chosen")
+    assert verdicts(rows["fp32"])["max_latency_ms"] == FAIL
+    assert "p90 10 ms > limit 8 ms (over by 2 ms, 25%)" in rows["fp32"].reason
+    assert "accuracy drop 3.00 points" in rows["int8"].reason
+    assert rows["fp16"].reason.startswith("chosen")
+    assert verdicts(rows["fp16"]) == {"max_latency_ms": PASS, "max_accuracy_drop": PASS, "throttling": PASS}
 
 
 def test_no_feasible_variant_gives_no_choice_and_every_reason():
     decision = select([variant("fp32", 10.0, 6, rss=300), variant("int8", 9.0, 2, rss=200)],
                       Constraints(max_latency_ms=5, max_peak_memory_mb=100, max_model_size_mb=1))
-    assert decision["chosen"] is None
-    for row in decision["variants"]:
-        assert not row["feasible"]
-        assert {v["constraint"] for v in row["violations"]} == {"max_latency_ms", "max_peak_memory_mb",
-                                                                 "max_model_size_mb"}
+    assert decision.chosen is None
+    for row in decision.variants:
+        assert not row.feasible
+        assert {c.constraint for c in row.checks_with(FAIL)} == {"max_latency_ms", "max_peak_memory_mb",
+                                                                  "max_model_size_mb"}
 
 
 def test_near_tie_goes_to_the_smaller_file():
     decision = select([variant("fp32", 5.00, 6), variant("small", 5.05, 1)], Constraints())
-    assert decision["chosen"] == "small"
-    assert "tied with small" in by_name(decision)["fp32"]["reason"]
+    assert decision.chosen == "small"
+    assert "tied with small" in by_name(decision)["fp32"].reason
 
 
 def test_failed_and_throttled_variants_are_never_chosen():
     decision = select([variant("fp32", 10.0), variant("hot", 1.0, throttled=True),
                        variant("broken", 0.1, ok=False)], Constraints())
     rows = by_name(decision)
-    assert decision["chosen"] == "fp32"
-    assert "throttled" in rows["hot"]["reason"]
-    assert rows["broken"]["reason"] == "failed on the device: model: cannot load"
+    assert decision.chosen == "fp32"
+    assert "throttled" in rows["hot"].reason
+    assert rows["broken"].reason == "failed on the device: model: cannot load"
 
 
-def test_percentile_without_enough_samples_is_a_violation_not_a_guess():
+def test_percentile_without_enough_samples_is_unknown_not_a_guess():
     decision = select([variant("fp32", 2.0, n=50)], Constraints(max_latency_ms=10, latency_percentile="p99"))
-    assert decision["chosen"] is None
-    assert "needs >= 100" in by_name(decision)["fp32"]["reason"]
+    assert decision.chosen is None
+    row = by_name(decision)["fp32"]
+    assert verdicts(row)["max_latency_ms"] == UNKNOWN
+    assert "needs >= 100" in row.reason and "not chosen without evidence" in row.reason
+    assert any("needs >= 100" in line for line in decision.missing_evidence)
 
 
 def test_without_labels_disagreement_stands_for_accuracy_drop():
     decision = select([variant("fp32", 3.0, accuracy=None), variant("int8", 1.0, accuracy=None, agreement=0.9)],
                       Constraints(max_accuracy_drop=0.05))
-    assert decision["chosen"] == "fp32"
-    assert any("top-1 disagreement" in note for note in decision["notes"])
+    assert decision.chosen == "fp32"
+    assert any("top-1 disagreement" in note for note in decision.notes)
+
+
+def test_fp32_against_itself_is_never_a_drop():
+    decision = select([variant("fp32", 3.0, accuracy=None, agreement=None)], Constraints(max_accuracy_drop=0.0))
+    assert decision.chosen == "fp32"
+    assert by_name(decision)["fp32"].accuracy_drop == 0.0
 
 
 def test_pareto_front_excludes_dominated_variants():
     decision = select([variant("a", 1.0, 1.0), variant("b", 2.0, 2.0), variant("c", 0.5, 3.0)], Constraints())
     rows = by_name(decision)
-    assert rows["a"]["pareto"] and rows["c"]["pareto"] and not rows["b"]["pareto"]
+    assert rows["a"].pareto and rows["c"].pareto and not rows["b"].pareto
 
 
-def test_power_limits_are_reported_as_not_enforced():
-    decision = select([variant("fp32", 1.0)], Constraints(max_power_w=3))
-    assert decision["chosen"] == "fp32"
-    assert any("max_power_w is not enforced" in note for note in decision["notes"])
+def test_unmeasured_power_limit_is_unknown_and_refused_unless_allowed():
+    refused = select([variant("fp32", 1.0)], Constraints(max_power_w=3))
+    assert refused.chosen is None
+    row = by_name(refused)["fp32"]
+    assert verdicts(row)["max_power_w"] == UNKNOWN and "power not measured" in row.reason
+    allowed = select([variant("fp32", 1.0)], Constraints(max_power_w=3, allow_unknown=["max_power_w"]))
+    assert allowed.chosen == "fp32"
+    assert "let through: allow_unknown" in by_name(allowed)["fp32"].reason
+    assert any("allow_unknown" in note for note in allowed.notes)
+
+
+def test_accuracy_drop_is_unknown_when_the_baseline_failed():
+    decision = select([variant("fp32", 3.0, ok=False), variant("int8", 1.0, accuracy=0.5)],
+                      Constraints(max_accuracy_drop=0.01))
+    assert decision.chosen is None
+    row = by_name(decision)["int8"]
+    assert verdicts(row)["max_accuracy_drop"] == UNKNOWN
+    assert "baseline failed" in row.reason
+    assert any("baseline failed" in note for note in decision.notes)
+
+
+def test_a_fidelity_comparison_that_failed_is_not_measured():
+    broken = Fidelity(measured=False, reason="the variant's output shape (4, 10) differs from the reference's (4, 3)")
+    decision = select([variant("fp32", 3.0), variant("odd", 1.0, fidelity=broken)],
+                      Constraints(min_accuracy=0.5))
+    row = by_name(decision)["odd"]
+    assert verdicts(row)["min_accuracy"] == UNKNOWN and "output shape" in row.reason
+    assert decision.chosen == "fp32"
+
+
+@pytest.mark.parametrize("require, chosen", [(False, "cool"), (True, None)])
+def test_unknown_throttling_passes_with_a_note_unless_evidence_is_required(require, chosen):
+    decision = select([variant("cool", 1.0, throttled=None)], Constraints(require_thermal_evidence=require))
+    row = by_name(decision)["cool"]
+    assert verdicts(row)["throttling"] == UNKNOWN
+    assert decision.chosen == chosen
+    if require:
+        assert "require_thermal_evidence" in row.reason
+    else:
+        assert any("throttling could not be checked" in note for note in decision.notes)

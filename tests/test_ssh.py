@@ -1,5 +1,6 @@
 """Boards over SSH, against a real OpenSSH server on 127.0.0.1, with the real agent."""
 
+import hashlib
 import json
 import os
 import shutil
@@ -11,11 +12,14 @@ import time
 
 import pytest
 
-from edgeshrink.host import deploy, inventory
+from edgeshrink.host import board_check, deploy, inventory, push
 from edgeshrink.host.compress import variants
+from edgeshrink.host.connectors.local import LocalConnector
+from edgeshrink.host.connectors.ssh import SshConnector
+from edgeshrink.host.inventory import Device
 from edgeshrink.host.lab.sshd import keygen
 from edgeshrink.host.store import ResultsStore
-from edgeshrink.shared.errors import ConnectError
+from edgeshrink.shared.errors import ConnectError, RemoteError, TransientConnectError
 
 from .conftest import FAST, cli, runs_in, ssh_devices_file
 
@@ -243,3 +247,87 @@ def test_a_board_python_older_than_38_is_refused_with_what_to_do(tmp_path, ssh_s
     result = cli(host_env, devices, "status", "-d", "board")
     assert result.returncode == 4
     assert "is Python 3.7.16; the agent needs >= 3.8" in result.stderr
+
+
+def test_only_transient_connection_failures_are_retried(tmp_path, ssh_server):
+    stranger = keygen(tmp_path / "stranger")
+    creds = ssh_server.credentials()
+    creds.identity_file = str(stranger)
+    refused_key = ssh_devices_file(tmp_path / "auth.toml", creds, root=str(tmp_path / "r"), retries=4)
+    started = time.monotonic()
+    with pytest.raises(ConnectError, match="authentication failed") as caught:
+        SshConnector(inventory.load(refused_key).get("board")).open()
+    assert not isinstance(caught.value, TransientConnectError)
+    assert time.monotonic() - started < 3.0  # retrying would have backed off 0.5 + 1 + 2 s
+
+    from edgeshrink.host.lab.sshd import free_port
+
+    creds = ssh_server.credentials()
+    creds.port = free_port()
+    nobody_listens = ssh_devices_file(tmp_path / "gone.toml", creds, root=str(tmp_path / "r"), retries=2)
+    started = time.monotonic()
+    with pytest.raises(TransientConnectError, match="unreachable"):
+        SshConnector(inventory.load(nobody_listens).get("board")).open()
+    assert time.monotonic() - started >= 0.5  # one back-off before the second attempt
+
+
+@pytest.mark.parametrize("connection", ["local", "ssh"])
+def test_every_connector_runs_commands_from_argument_lists_alike(tmp_path, connection, request):
+    root = tmp_path / "it's a $(touch pwned) root"
+    if connection == "ssh":
+        devices = ssh_devices_file(tmp_path / "devices.toml", request.getfixturevalue("ssh_server").credentials(),
+                                   root=str(root), python=sys.executable)
+        connector = SshConnector(inventory.load(devices).get("board"))
+    else:
+        connector = LocalConnector(Device(name="board", root=str(root), python=sys.executable))
+    with connector:
+        assert connector.root == str(root) and connector.python == sys.executable
+        status, out, err = connector.run([connector.python, "-c", "import sys; print(sys.argv[1])", "a $(b) 'c'"])
+        assert (status, out, err) == (0, "a $(b) 'c'\n", "")
+        status, _, _ = connector.run([connector.python, "-c", "import sys; sys.exit(3)"])
+        assert status == 3
+        assert connector.run(["/no/such/program"])[0] == 127
+        with pytest.raises(RemoteError, match="did not finish within 1s"):
+            connector.run([connector.python, "-c", "import time; time.sleep(5)"], timeout_s=1)
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_a_failed_check_carries_what_it_learned_in_the_error(tmp_path, ssh_server, python38):
+    # pyenv's bare 3.8 interpreter: the board answers, but has no onnxruntime.
+    bare = subprocess.run([python38, "-c", "import sys; print(sys.base_prefix)"],
+                          capture_output=True, text=True, check=True).stdout.strip() + "/bin/python3.8"
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                               root=str(tmp_path / "bare"), python=bare)
+    with pytest.raises(RemoteError, match="onnxruntime is not installed") as caught:
+        board_check.check(inventory.load(devices).get("board"))
+    learned = caught.value.details
+    assert learned["device"] == "board" and learned["python"].startswith("3.8.")
+    assert learned["connection"].startswith("ssh ") and learned["root"] == str(tmp_path / "bare")
+    assert learned["runtimes"]["onnxruntime"]["available"] is False
+
+
+def test_two_hosts_pushing_the_same_blob_at_once_both_succeed(tmp_path, ssh_server):
+    payload = tmp_path / "model.bin"
+    payload.write_bytes(os.urandom(8 * 2 ** 20))
+    sha = hashlib.sha256(payload.read_bytes()).hexdigest()
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
+                               root=str(tmp_path / "r"), python=sys.executable)
+    device = inventory.load(devices).get("board")
+    together = threading.Barrier(2)
+    outcomes = []
+
+    def one_host():
+        try:
+            with deploy.open_session(device) as session:
+                together.wait()  # both ask before either has the blob
+                outcomes.append(push.push(session, {sha: payload}).sent)
+        except Exception as exc:
+            outcomes.append(exc)
+
+    hosts = [threading.Thread(target=one_host) for _ in range(2)]
+    for host in hosts:
+        host.start()
+    for host in hosts:
+        host.join()
+    assert all(isinstance(o, list) for o in outcomes), outcomes
+    assert (tmp_path / "r" / "blobs" / sha).read_bytes() == payload.read_bytes()

@@ -3,7 +3,8 @@ import math
 import numpy as np
 import pytest
 
-from edgeshrink.agent import fidelity, stats
+from edgeshrink.agent import stats
+from edgeshrink.shared import fidelity
 
 
 def test_percentiles_match_numpy_linear_interpolation():
@@ -37,9 +38,9 @@ def test_percentiles_are_not_quoted_without_enough_samples():
 def test_fidelity_of_identical_outputs():
     ref = np.random.RandomState(0).standard_normal((20, 10))
     result = fidelity.compare(ref.copy(), ref, labels=ref.argmax(1))
-    assert result["identical"] and result["sqnr_db"] is None
-    assert result["cosine_mean"] == pytest.approx(1.0)
-    assert result["top1_agreement"] == 1.0 and result["accuracy"] == 1.0
+    assert result.identical and result.sqnr_db is None
+    assert result.cosine_mean == pytest.approx(1.0)
+    assert result.top1_agreement == 1.0 and result.accuracy == 1.0
 
 
 def test_fidelity_sqnr_of_known_noise():
@@ -48,13 +49,13 @@ def test_fidelity_sqnr_of_known_noise():
     noise = rng.standard_normal((100, 10)) * 0.1
     result = fidelity.compare(ref + noise, ref)
     expected = 10 * math.log10((ref ** 2).sum() / (noise ** 2).sum())
-    assert result["sqnr_db"] == pytest.approx(expected)
-    assert 0.99 < result["cosine_mean"] < 1.0
+    assert result.sqnr_db == pytest.approx(expected)
+    assert 0.99 < result.cosine_mean < 1.0
 
 
 def test_fidelity_counts_disagreements_and_accuracy():
     ref = np.eye(4)
     out = np.eye(4)[[0, 1, 2, 0]]  # last sample predicts class 0 instead of 3
     result = fidelity.compare(out, ref, labels=np.array([0, 1, 3, 3]))
-    assert result["top1_agreement"] == 0.75
-    assert result["accuracy"] == 0.5
+    assert result.top1_agreement == 0.75
+    assert result.accuracy == 0.5

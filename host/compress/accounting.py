@@ -15,7 +15,8 @@ import os
 
 import numpy as np
 
-from ...agent.fidelity import compare
+from ...shared.fidelity import compare
+from ...shared.measurement import Fidelity
 from .. import modelinfo
 from ..dataset import run_model
 
@@ -44,9 +45,7 @@ def fidelity(path, dataset, reference_outputs):
         return None
     outputs = run_model(path, dataset, len(reference_outputs))
     if outputs is None or outputs.shape != reference_outputs.shape:
-        return {"measured": False, "reason": "the variant's inputs or outputs differ from the original's"}
+        return Fidelity(measured=False, reason="the variant's inputs or outputs differ from the original's").to_dict()
     labels = None if dataset.labels is None else np.asarray(dataset.labels)[:len(outputs)]
     # The same comparison the agent makes on the board, so host and device figures agree.
-    result = compare(outputs, reference_outputs, labels)
-    result["measured"] = True
-    return result
+    return compare(outputs, reference_outputs, labels).to_dict()

@@ -1,15 +1,16 @@
 """More ONNX-level generators: unstructured pruning, 4-bit weights, mixed precision.
 
-A generator may return a dict of details (actual sparsity, nodes kept in float);
-they are recorded in the variant's lineage.
+Each registers itself in the registry and returns the details worth recording in the
+variant's lineage (actual sparsity, nodes kept in float).
 """
 
 import numpy as np
 
-from ...agent.fidelity import compare
 from ...shared.errors import ModelError
+from ...shared.fidelity import compare
 from . import options as opts
-from .techniques import _CalibrationReader, _preprocessed, _quant_type, _translate, register
+from .quantization import CalibrationReader, calibration_feeds, calibration_method, preprocessed, quant_type
+from .registry import generation_failed, register
 
 _WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1}
 
@@ -62,7 +63,7 @@ def int4_weight(source, target, options, dataset, workdir):
         quantizer.process()
         quantizer.model.save_model_to_file(str(target))
     except Exception as exc:
-        raise _translate("4-bit weight quantization", exc)
+        raise generation_failed("4-bit weight quantization", exc)
     quantized = sum(1 for n in onnx.load(str(target)).graph.node if n.op_type == "MatMulNBits")
     if not quantized:
         raise ModelError("no MatMul/Gemm layer could be quantized to 4 bits in %s" % source)
@@ -96,6 +97,28 @@ def _gemm_as_matmul(model):
     return model
 
 
+def _with_unique_node_names(path):
+    """The model with every node named once: nodes are kept in float by name, and graphs
+    built by hand or by some exporters leave names empty (excluding "" would keep every
+    unnamed node in float while counting only one)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    taken, renamed = set(), False
+    for index, node in enumerate(model.graph.node):
+        if not node.name or node.name in taken:
+            node.name = "%s_%d" % (node.op_type, index)
+            while node.name in taken:
+                node.name += "_"
+            renamed = True
+        taken.add(node.name)
+    if not renamed:
+        return path
+    target = path.with_name("named-" + path.name)
+    onnx.save(model, str(target))
+    return target
+
+
 def _outputs(path, feeds_list):
     import onnxruntime
 
@@ -107,24 +130,24 @@ def _outputs(path, feeds_list):
           "int8 static except the most sensitive nodes, kept in float until a fidelity target is met")
 def mixed_precision(source, target, options, dataset, workdir):
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, quantize_static
+    from onnxruntime.quantization import QuantFormat, quantize_static
 
-    prepared = _preprocessed(source, workdir)
+    prepared = _with_unique_node_names(preprocessed(source, workdir))
     nodes = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
-    names = list(dataset.calibration)
-    count = min(options.calibration_samples, len(dataset.calibration[names[0]]))
-    feeds = [{n: dataset.calibration[n][i:i + 1] for n in names} for i in range(count)]
+    feeds = calibration_feeds(dataset.calibration, options.calibration_samples)
     reference = _outputs(prepared, feeds)
-    method = {"minmax": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
-              "percentile": CalibrationMethod.Percentile}[options.calibration]
+    method = calibration_method(options.calibration)
 
     def quantize(out, include=None, exclude=None):
-        quantize_static(str(prepared), str(out), _CalibrationReader(dataset.calibration, count),
+        quantize_static(str(prepared), str(out), CalibrationReader(dataset.calibration, len(feeds)),
                         quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
-                        reduce_range=options.reduce_range, activation_type=_quant_type("int8"),
-                        weight_type=_quant_type("int8"), calibrate_method=method,
+                        reduce_range=options.reduce_range, activation_type=quant_type("int8"),
+                        weight_type=quant_type("int8"), calibrate_method=method,
                         nodes_to_quantize=include, nodes_to_exclude=exclude)
-        return compare(_outputs(out, feeds), reference)["cosine_mean"]
+        fidelity = compare(_outputs(out, feeds), reference)
+        if not fidelity.measured:
+            raise ModelError("mixed-precision quantization: %s" % fidelity.reason)
+        return fidelity.cosine_mean
 
     try:
         probe = workdir / "mixed-probe.onnx"
@@ -139,6 +162,6 @@ def mixed_precision(source, target, options, dataset, workdir):
     except ModelError:
         raise
     except Exception as exc:
-        raise _translate("mixed-precision quantization", exc)
+        raise generation_failed("mixed-precision quantization", exc)
     return {"float_nodes": kept, "quantized_nodes": len(nodes) - len(kept), "cosine_on_calibration": round(cosine, 6),
             "most_sensitive": ranked[:5]}

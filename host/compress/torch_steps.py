@@ -16,7 +16,7 @@ from torch import nn
 
 from ...shared.errors import UsageError
 from . import importance, options as opts
-from .techniques import register
+from .registry import TORCH, register
 
 SEED = 0
 
@@ -87,7 +87,7 @@ def sensitivity_ratios(work, options):
     return ratios
 
 
-@register("prune", opts.PruneOptions, "structured filter pruning (next layer's channels follow)", level="torch")
+@register("prune", opts.PruneOptions, "structured filter pruning (next layer's channels follow)", level=TORCH)
 def prune(work, options):
     ratios = sensitivity_ratios(work, options) if options.sensitivity else None
     pruner = tp.pruner.MetaPruner(
@@ -99,7 +99,7 @@ def prune(work, options):
 
 
 @register("width", opts.WidthOptions, "MobileNet width multiplier: a thinner student (train it with distill)",
-          level="torch")
+          level=TORCH)
 def width(work, options):
     if work.source.family != "mobilenet-demo":
         raise UsageError("the width step applies to the MobileNet demo family only")
@@ -113,7 +113,7 @@ def width(work, options):
 
 @register("resolution", opts.ResolutionOptions,
           "MobileNet resolution multiplier: the network runs on a downscaled input (train it with distill)",
-          level="torch")
+          level=TORCH)
 def resolution(work, options):
     # The variant still takes the original input and downscales it first (an ONNX Resize),
     # so the same evaluation data measures it; a deployment can feed smaller frames.
@@ -125,7 +125,7 @@ def resolution(work, options):
 
 
 @register("distill", opts.DistillOptions,
-          "knowledge distillation from the original (softened logits, optional feature mimicking)", level="torch")
+          "knowledge distillation from the original (softened logits, optional feature mimicking)", level=TORCH)
 def distill(work, options):
     source = work.source
     if not source.has_training_data:
@@ -241,7 +241,7 @@ def _factorized_conv(layer, energy):
 
 
 @register("lowrank", opts.LowRankOptions, "low-rank factorization (SVD, Tucker-2) keeping an energy fraction",
-          level="torch")
+          level=TORCH)
 def lowrank(work, options):
     replaced = 0
     for name, module in list(work.model.named_modules()):
@@ -259,7 +259,7 @@ def lowrank(work, options):
     work.log("lowrank: factorized %d layers at %.0f%% energy" % (replaced, 100 * options.energy))
 
 
-@register("cluster", opts.ClusterOptions, "weight sharing: k-means clusters per layer", level="torch")
+@register("cluster", opts.ClusterOptions, "weight sharing: k-means clusters per layer", level=TORCH)
 def cluster(work, options):
     from sklearn.cluster import KMeans
 

@@ -24,7 +24,7 @@ from ...shared.errors import UsageError
 from .. import modelinfo, paths
 from . import accounting
 from . import options as opts
-from . import techniques
+from . import registry
 
 # Steps whose result depends on the data, not only on the model and options.
 _DATA_STEPS = {"int8-static", "mixed-precision", "prune", "distill"}
@@ -56,7 +56,7 @@ class VariantSpec:
         built = []
         for entry in steps:
             entry = dict(entry)
-            technique = techniques.get(entry.pop("step", None) or "")
+            technique = registry.get(entry.pop("step", None) or "")
             built.append(Step(technique.name, opts.from_dict(technique.options_class, entry)))
         spec = cls(name, tuple(built))
         spec.validate()
@@ -68,14 +68,14 @@ class VariantSpec:
 
     @property
     def torch_steps(self):
-        return [s for s in self.steps if techniques.get(s.technique).level == "torch"]
+        return [s for s in self.steps if registry.get(s.technique).level == "torch"]
 
     def validate(self):
         if not self.steps:
             raise UsageError("variant '%s' has no steps" % self.name)
         seen_onnx = False
         for step in self.steps:
-            if techniques.get(step.technique).level == "onnx":
+            if registry.get(step.technique).level == "onnx":
                 seen_onnx = True
             elif seen_onnx:
                 raise UsageError("variant '%s': PyTorch step '%s' must come before the ONNX steps"
@@ -191,7 +191,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
                          dataset.calibration[first_input], log)
         for step in torch_steps:
             started = time.time()
-            details = techniques.get(step.technique).generate(work, step.options)
+            details = registry.get(step.technique).generate(work, step.options)
             records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
                               torch_source.input_name, torch_source.output_name)
@@ -199,7 +199,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     for index, step in enumerate(onnx_steps):
         output = staging / ("step%d.onnx" % index)
         started = time.time()
-        details = techniques.get(step.technique).generate(current, output, step.options, dataset, workdir)
+        details = registry.get(step.technique).generate(current, output, step.options, dataset, workdir)
         records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = output
     final = staging / "model.onnx"
@@ -229,6 +229,8 @@ def _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha
             "lineage": lineage,
             "source": {"path": str(source), "sha256": source_sha, **source_info},
             "calibration": {"sha256": data_sha, "source": dataset.source} if uses_data else None,
+            # Which samples calibrated and which evaluated (host_fidelity below): never the same ones.
+            "data_split": dataset.split.to_dict() if dataset.split else None,
             "compress_seconds": round(time.time() - started, 3),
             "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
         }

@@ -1,8 +1,9 @@
 """What every connector (local subprocess, SSH) provides to the rest of the host.
 
-A connector knows how to reach one device: put files under the device root and
-start the agent there with its stdin/stdout as the protocol channel. Everything
-above it (session, push, bench, install) is the same for every connector.
+A connector knows how to reach one device: run a command there, put files under
+the device root and start the agent with its stdin/stdout as the protocol channel.
+Everything above it (session, push, bench, install, setup) is the same for every
+connector and uses only what ``Connector`` declares here.
 """
 
 import abc
@@ -39,6 +40,12 @@ class AgentChannel(abc.ABC):
 
 
 class Connector(abc.ABC):
+    """One device's connection. ``device`` is its devices.toml entry (an inventory.Device).
+
+    ``root`` and ``python`` are known once ``open`` has returned: over SSH both are
+    learned from the board (its home directory, the interpreter that answered).
+    """
+
     def __init__(self, device):
         self.device = device
 
@@ -46,6 +53,11 @@ class Connector(abc.ABC):
     @abc.abstractmethod
     def root(self):
         """The device root as the agent sees it."""
+
+    @property
+    @abc.abstractmethod
+    def python(self):
+        """The interpreter that runs the agent on the device (a path or a command name)."""
 
     @abc.abstractmethod
     def describe(self):
@@ -56,6 +68,15 @@ class Connector(abc.ABC):
 
     def close(self):
         """Disconnect."""
+
+    @abc.abstractmethod
+    def run(self, args, timeout_s=60):
+        """Run one command, an argument list (never a shell line), on the device.
+
+        Returns (exit status, stdout, stderr), the streams as text. A command that
+        cannot be started exits 127, as a shell reports it; one still running after
+        ``timeout_s`` raises RemoteError.
+        """
 
     @abc.abstractmethod
     def exists(self, relative_path):

@@ -11,7 +11,8 @@ import sys
 import threading
 from pathlib import Path
 
-from ...shared.errors import ConnectError, TransferError
+from ...shared.conventions import UPLOAD_SUFFIX
+from ...shared.errors import ConnectError, RemoteError, TransferError
 from .. import paths
 from .base import AgentChannel, Connector
 
@@ -45,11 +46,28 @@ class LocalConnector(Connector):
         super().__init__(device)
         root = device.root or str(paths.local_device_roots() / device.name)
         self._root = Path(os.path.expanduser(root)).resolve()
-        self.python = device.python or sys.executable
+        self._python = device.python or sys.executable
 
     @property
     def root(self):
         return str(self._root)
+
+    @property
+    def python(self):
+        return self._python
+
+    def run(self, args, timeout_s=60):
+        command = [str(a) for a in args]
+        try:
+            done = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            raise RemoteError("device '%s': %s did not finish within %ds"
+                              % (self.device.name, command[0], timeout_s))
+        except OSError as exc:  # what a shell would report as "command not found"
+            return 127, "", "%s: %s" % (command[0], exc.strerror or exc)
+        return (done.returncode, done.stdout.decode("utf-8", "replace"),
+                done.stderr.decode("utf-8", "replace"))
 
     def describe(self):
         return "local subprocess (%s) with root %s" % (self.python, self._root)
@@ -61,7 +79,7 @@ class LocalConnector(Connector):
         target = self._root / relative_path
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(target.name + ".upload")
+            temporary = target.with_name(target.name + UPLOAD_SUFFIX)
             shutil.copyfile(local_path, temporary)
             os.replace(temporary, target)
         except OSError as exc:

@@ -1,8 +1,10 @@
 """A board reached over SSH (paramiko), behind the same interface as ``local``.
 
 paramiko and socket errors are translated here, where they enter, into ConnectError
-(or HostKeyError) and TransferError, each one line naming the device. Remote command
-lines are built from argument lists with shlex.quote, never by pasting strings.
+(or HostKeyError) and TransferError, each one line naming the device. Failures worth
+retrying (timeouts, refused or unreachable, a connection that broke) are
+TransientConnectError, and ``open`` retries on that type alone. Remote command lines
+are built from argument lists with shlex.quote, never by pasting strings.
 """
 
 import os
@@ -11,7 +13,8 @@ import socket
 import threading
 import time
 
-from ...shared.errors import ConnectError, TransferError
+from ...shared.conventions import UPLOAD_SUFFIX
+from ...shared.errors import ConnectError, RemoteError, TransferError, TransientConnectError
 from . import hostkeys, ssh_target
 from .base import AgentChannel, Connector
 
@@ -56,7 +59,7 @@ class SshConnector(Connector):
         self.clients = []   # the board's client last; jump hosts before it
         self.sftp = None
         self._root = None
-        self.python = None
+        self._python = None
         self.python_version = None
         self._made_dirs = set()
 
@@ -77,18 +80,14 @@ class SshConnector(Connector):
         if isinstance(exc, socket.gaierror):
             return ConnectError("%s: cannot resolve host name %r" % (where, target.hostname))
         if isinstance(exc, (socket.timeout, TimeoutError)):
-            return ConnectError("%s: timed out after %.0fs" % (where, self.device.connect_timeout_s),
-                                "is the board on and reachable?")
+            return TransientConnectError("%s: timed out after %.0fs" % (where, self.device.connect_timeout_s),
+                                         "is the board on and reachable?")
         if isinstance(exc, (paramiko.ssh_exception.NoValidConnectionsError, ConnectionRefusedError)):
-            return ConnectError("%s: unreachable (connection refused)" % where, "is sshd running on the board?")
+            return TransientConnectError("%s: unreachable (connection refused)" % where,
+                                         "is sshd running on the board?")
         if isinstance(exc, (paramiko.SSHException, OSError, EOFError)):
-            return ConnectError("%s: SSH failed: %s" % (where, exc or type(exc).__name__))
+            return TransientConnectError("%s: SSH failed: %s" % (where, exc or type(exc).__name__))
         return exc
-
-    @staticmethod
-    def _transient(error):
-        text = error.message
-        return any(word in text for word in ("timed out", "unreachable", "SSH failed"))
 
     def _connect_one(self, target, sock):
         import paramiko
@@ -131,9 +130,9 @@ class SshConnector(Connector):
             try:
                 self._connect_chain()
                 break
-            except ConnectError as error:
+            except TransientConnectError:
                 self.close()
-                if attempt + 1 >= attempts or not self._transient(error):
+                if attempt + 1 >= attempts:
                     raise
                 time.sleep(0.5 * 2 ** attempt)  # 0.5 s, 1 s, 2 s ...
         try:
@@ -144,7 +143,7 @@ class SshConnector(Connector):
             raise self._translate(self.target, exc)
         root = self.device.root or DEFAULT_ROOT
         self._root = home + root[1:] if root.startswith("~") else root
-        self.python = self._find_python()
+        self._python = self._find_python()
 
     def close(self):
         if self.sftp is not None:
@@ -157,12 +156,15 @@ class SshConnector(Connector):
     # -- remote commands -----------------------------------------------------
 
     def run(self, args, timeout_s=60):
-        """Run one command on the board; returns (exit status, stdout, stderr) as text."""
         try:
             _, stdout, stderr = self.clients[-1].exec_command(command_line(args), timeout=timeout_s)
             out = stdout.read().decode("utf-8", "replace")
             err = stderr.read().decode("utf-8", "replace")
             return stdout.channel.recv_exit_status(), out, err
+        except socket.timeout:
+            # exec_command's timeout: the command ran silent that long. A broken link
+            # fails differently (EOF or an SSH error), so this is the command's failure.
+            raise RemoteError("device '%s': %s did not finish within %ds" % (self.device.name, args[0], timeout_s))
         except Exception as exc:
             raise self._translate(self.target, exc)
 
@@ -189,6 +191,10 @@ class SshConnector(Connector):
     @property
     def root(self):
         return self._root
+
+    @property
+    def python(self):
+        return self._python
 
     def describe(self):
         jumps = "".join(" via %s" % j.describe() for j in self.target.jumps)
@@ -219,7 +225,7 @@ class SshConnector(Connector):
     def upload(self, local_path, relative_path):
         """SFTP to a temporary name, then rename: a partial file is never at the final name."""
         target = self._remote(relative_path)
-        temporary = target + ".upload"
+        temporary = target + UPLOAD_SUFFIX
         try:
             self._makedirs(target.rsplit("/", 1)[0])
             attributes = self.sftp.put(str(local_path), temporary, confirm=True)

@@ -1,0 +1,15 @@
+"""`edgeshrink compress`: make the variants of a model, without any device."""
+
+from .. import render
+from . import common
+from .options import JsonFlag, ModelChoice
+
+
+@common.command
+def compress(choice: ModelChoice, as_json: JsonFlag = False):
+    """Make the variants of a model (cached: unchanged inputs are not compressed twice)."""
+    source, variants = common.make_variants(choice)
+    if not as_json:
+        render.out.print(render.variants_table(variants, "Variants of %s" % source.name))
+    return {"model": str(source.path), "variants": [
+        {"name": v.name, "path": str(v.path), "cached": v.cached, "manifest": v.manifest} for v in variants]}

@@ -1,0 +1,69 @@
+"""`edgeshrink deploy` and `edgeshrink bench`: compress, measure on each device, report.
+
+Everything that can be refused without a board is refused first: the devices, their
+benchmark settings with the command line's overrides, the model choice. Only then is
+the model compressed (which can take minutes) and a device contacted.
+"""
+
+from typing import Annotated
+
+import typer
+
+from .. import deploy as jobs
+from .. import fleet, render
+from . import common, output
+from .common import CommandFailed
+from .options import FleetTargets, JsonFlag, ModelChoice, TimingOverrides
+
+NoInstall = Annotated[bool, typer.Option("--no-install", help="Decide but do not install.")]
+
+
+def _measure_each(choice, timing, targets, measure_one):
+    """``measure_one(device, settings, source, variants, live)`` on every selected device."""
+    devices = common.load_devices().select(targets.device or [], targets.tag or [])
+    settings = {device.name: timing.settings_for(device) for device in devices}
+    source, variants = common.make_variants(choice)
+    with render.LiveProgress() as live:
+        return fleet.run(devices, lambda device: measure_one(device, settings[device.name], source, variants, live),
+                         targets.parallel)
+
+
+def _report(outcomes, as_json, with_decision):
+    """Each device's stored run (or its error): the --json document, or CommandFailed."""
+    shown = [(outcome, common.stored_run(output.stored_run_id(outcome))) for outcome in outcomes]
+    if len(shown) == 1:
+        outcome, run = shown[0]
+        if run is not None and not as_json:
+            output.show_run(run, outcome.device, with_decision)
+        document = output.run_document(run) if run is not None else None
+    else:
+        if not as_json:
+            output.show_fleet(shown, with_decision)
+        document = output.fleet_document(shown)
+    errors = [outcome.error for outcome in outcomes if not outcome.ok]
+    if errors:
+        raise CommandFailed(errors, document)
+    return document
+
+
+@common.command
+def deploy(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, no_install: NoInstall = False,
+           as_json: JsonFlag = False):
+    """Compress, measure every variant on the device(s), choose the best, install it."""
+    store, options = common.results_store(), targets.connect_options()
+
+    def deploy_one(device, settings, source, variants, live):
+        return jobs.deploy(device, source, variants, settings, store, not no_install, live, options)
+
+    return _report(_measure_each(choice, timing, targets, deploy_one), as_json, with_decision=True)
+
+
+@common.command
+def bench(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, as_json: JsonFlag = False):
+    """Measure every variant on the device(s) and store the results (no install)."""
+    store, options = common.results_store(), targets.connect_options()
+
+    def bench_one(device, settings, source, variants, live):
+        return jobs.bench(device, source, variants, settings, store, live, options)
+
+    return _report(_measure_each(choice, timing, targets, bench_one), as_json, with_decision=False)

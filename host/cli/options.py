@@ -1,0 +1,97 @@
+"""The command-line options more than one command takes, each declared once.
+
+Single options are annotated types (``as_json: JsonFlag = False``); options that travel
+together are dataclasses a command takes as one parameter (see option_groups.py).
+"""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from ...shared.errors import UsageError
+from .. import fleet
+from ..deploy import ConnectOptions
+
+JsonFlag = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document on stdout, on failure too (\"ok\" says which).")]
+DeviceName = Annotated[str, typer.Option("--device", "-d", help="Device name from devices.toml.")]
+DeviceNames = Annotated[Optional[List[str]], typer.Option(
+    "--device", "-d", help="Device name from devices.toml (repeatable).")]
+Tags = Annotated[Optional[List[str]], typer.Option("--tag", "-t", help="Every device with this tag (repeatable).")]
+Parallel = Annotated[int, typer.Option("--parallel", min=1, help="Devices worked on at once.")]
+AcceptNewHostKey = Annotated[bool, typer.Option(
+    "--accept-new-host-key", help="Record an unknown SSH host key instead of refusing (never a changed one).")]
+LockTimeout = Annotated[float, typer.Option(
+    "--lock-timeout", help="Seconds to wait while another run holds the device.")]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """What to compress and how: the model, its data, and the variants to make."""
+
+    model: Annotated[Optional[Path], typer.Argument(
+        help="ONNX model file; the bundled demo model when omitted.", show_default=False)] = None
+    data: Annotated[Optional[Path], typer.Option(
+        "--data", help=".npz with one array per model input (and 'labels').")] = None
+    reduce_range: Annotated[bool, typer.Option(
+        "--reduce-range", help="7-bit int8 weights: avoids saturation on CPUs without VNNI.")] = False
+    recipe: Annotated[Optional[Path], typer.Option(
+        "--recipe", help="TOML recipe of variants (default: the built-in grid).")] = None
+    torch: Annotated[Optional[str], typer.Option(
+        "--torch", help="PyTorch model as module:function returning an nn.Module.")] = None
+    input_shape: Annotated[Optional[str], typer.Option(
+        "--input-shape", help="With --torch: one sample's shape, e.g. 1,3,224,224.")] = None
+    train_data: Annotated[Optional[Path], typer.Option(
+        "--train-data", help=".npz with 'x' and 'y' for distillation steps.")] = None
+
+    def check(self):
+        if self.torch and self.model:
+            raise UsageError("give either an ONNX MODEL or --torch module:function, not both")
+        self.shape()
+
+    def shape(self):
+        if not self.input_shape:
+            return None
+        try:
+            return tuple(int(d) for d in self.input_shape.split(","))
+        except ValueError:
+            raise UsageError("--input-shape takes comma-separated integers, e.g. 1,3,224,224") from None
+
+
+@dataclass(frozen=True)
+class TimingOverrides:
+    """Benchmark settings from the command line; each one given overrides the device's [bench]."""
+
+    threads: Annotated[Optional[int], typer.Option(
+        "--threads", help="Inference threads (default: the device's).")] = None
+    min_runs: Annotated[Optional[int], typer.Option("--min-runs", help="Fewest timed runs per variant.")] = None
+    max_runs: Annotated[Optional[int], typer.Option("--max-runs", help="Most timed runs per variant.")] = None
+    min_time: Annotated[Optional[float], typer.Option("--min-time", help="Time floor per variant, seconds.")] = None
+    max_time: Annotated[Optional[float], typer.Option("--max-time", help="Time ceiling per variant, seconds.")] = None
+
+    def settings_for(self, device):
+        """The device's benchmark settings with these overrides, refused when inconsistent."""
+        settings = device.bench_settings(threads=self.threads, min_runs=self.min_runs, max_runs=self.max_runs,
+                                         min_time_s=self.min_time, max_time_s=self.max_time)
+        problems = settings.validate()
+        if problems:
+            raise UsageError("device '%s': bad benchmark settings: %s" % (device.name, "; ".join(problems)),
+                             "check --threads, --min-runs, --max-runs, --min-time, --max-time and "
+                             "[devices.%s.bench]" % device.name)
+        return settings
+
+
+@dataclass(frozen=True)
+class FleetTargets:
+    """Which devices a measuring command works on, how many at once, and how it reaches them."""
+
+    device: DeviceNames = None
+    tag: Tags = None
+    parallel: Parallel = fleet.DEFAULT_PARALLEL
+    accept_new_host_key: AcceptNewHostKey = False
+    lock_timeout: LockTimeout = ConnectOptions.lock_timeout_s
+
+    def connect_options(self):
+        return ConnectOptions(accept_new_host_key=self.accept_new_host_key, lock_timeout_s=self.lock_timeout)

@@ -1,0 +1,60 @@
+"""A run: one model's variants measured on one device, as the host keeps it.
+
+The measurement of each variant is the agent's typed record; the manifest is the
+host's own account of how the variant was made (host/compress/variants.py).
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..shared.decision import Decision
+from ..shared.device_facts import DeviceFacts
+from ..shared.measurement import VariantMeasurement
+
+MIB = float(2 ** 20)
+
+
+@dataclass
+class VariantResult:
+    name: str
+    manifest: dict
+    measurement: VariantMeasurement
+
+    @property
+    def size_mb(self):
+        return self.manifest["size_bytes"] / MIB
+
+    def to_dict(self):
+        return {"name": self.name, "manifest": self.manifest, "measurement": self.measurement.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data):
+        return cls(data["name"], data["manifest"], VariantMeasurement.from_dict(data["measurement"]))
+
+
+@dataclass
+class Run:
+    device: str
+    started_at: float
+    model_path: str
+    model_sha256: str
+    settings: dict
+    constraints: dict
+    facts: DeviceFacts = field(default_factory=DeviceFacts)
+    push: dict = field(default_factory=dict)
+    variants: List[VariantResult] = field(default_factory=list)
+    decision: Optional[Decision] = None
+    run_id: Optional[int] = None
+    status: str = "measured"
+    finished_at: Optional[float] = None
+
+    def variant(self, name):
+        return next((v for v in self.variants if v.name == name), None)
+
+    def to_dict(self):
+        return {"id": self.run_id, "device": self.device, "started_at": self.started_at,
+                "finished_at": self.finished_at, "model_path": self.model_path,
+                "model_sha256": self.model_sha256, "settings": self.settings,
+                "constraints": self.constraints, "facts": self.facts.to_dict(), "push": self.push,
+                "status": self.status, "decision": self.decision.to_dict() if self.decision else None,
+                "variants": [v.to_dict() for v in self.variants]}

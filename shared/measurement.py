@@ -1,0 +1,259 @@
+"""The measurement of one variant on a device: what the agent sends, the store keeps,
+and selection, rendering and the benchmarks read.
+
+Every figure is read through ``VariantMeasurement.figure(name)``, which gives either
+its value or the reason it was not measured: a failed variant, a pass that did not
+run, too few runs for a percentile, no labels, no sensor. Nothing reads these records
+by indexing nested dicts.
+
+Schema history: 1 (agent 0.1.0, untyped dicts of the same shape, no ``schema`` key);
+2 adds ``schema``, ``environment``, throttling ``notes``/``sources`` and fidelity that
+is "not measured" when the comparison itself fails. Version-1 rows read as version 2
+with the new fields at their defaults.
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from .records import Record
+from .types import MIN_SAMPLES_FOR
+
+SCHEMA_VERSION = 2
+# Raw latency samples are kept at 0.1 microsecond: finer digits are clock noise, and the
+# rounding bounds a measurement frame (MAX_RUNS_LIMIT samples fit well inside FRAME_CAP).
+SAMPLE_DECIMALS = 4
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One figure: a value, or ``None`` with the reason it is unknown."""
+
+    name: str
+    value: object = None
+    missing: Optional[str] = None
+
+    @property
+    def known(self):
+        return self.missing is None
+
+
+@dataclass
+class MemoryPass(Record):
+    baseline_rss_mb: Optional[float] = None
+    rss_after_load_mb: Optional[float] = None
+    peak_rss_mb: Optional[float] = None
+    model_peak_delta_mb: Optional[float] = None
+    runtime_settings: dict = field(default_factory=dict)
+    cpu_affinity: Optional[List[int]] = None
+
+
+@dataclass
+class LatencyStats(Record):
+    """Summary of the timed runs (agent/stats.py): a percentile is None when the sample
+    is too small to resolve it (MIN_SAMPLES_FOR)."""
+
+    n: int = 0
+    mean_ms: Optional[float] = None
+    std_ms: Optional[float] = None
+    cov: Optional[float] = None
+    min_ms: Optional[float] = None
+    max_ms: Optional[float] = None
+    median_ci95_ms: Optional[List[float]] = None
+    p50_ms: Optional[float] = None
+    p90_ms: Optional[float] = None
+    p99_ms: Optional[float] = None
+
+
+@dataclass
+class Fidelity(Record):
+    """How far the variant's outputs are from the original model's, on the device."""
+
+    measured: bool = False
+    reason: Optional[str] = None        # why not measured
+    samples: int = 0
+    cosine_mean: Optional[float] = None
+    cosine_min: Optional[float] = None
+    sqnr_db: Optional[float] = None     # None with identical=True: infinite
+    identical: bool = False
+    max_abs_error: Optional[float] = None
+    top1_agreement: Optional[float] = None
+    accuracy: Optional[float] = None    # only with labels
+
+
+@dataclass
+class LatencyPass(Record):
+    load_ms: Optional[float] = None
+    first_inference_ms: Optional[float] = None
+    warmup_runs: int = 0
+    warmup_total_ms: Optional[float] = None
+    stop_reason: Optional[str] = None
+    latency: LatencyStats = field(default_factory=LatencyStats)
+    samples_ms: List[float] = field(default_factory=list)
+    runtime_settings: dict = field(default_factory=dict)
+    input_specs: List[dict] = field(default_factory=list)
+    fidelity: Fidelity = field(default_factory=lambda: Fidelity(reason="fidelity pass did not run"))
+    cpu_affinity: Optional[List[int]] = None
+
+
+@dataclass
+class ThrottleVerdict(Record):
+    """Did the board throttle during the timed window? ``throttled`` None: unknown."""
+
+    throttled: Optional[bool] = None
+    evidence: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    sources: List[str] = field(default_factory=list)
+    reason: Optional[str] = None
+
+
+@dataclass
+class Thermal(Record):
+    before: dict = field(default_factory=dict)
+    after: dict = field(default_factory=dict)
+    verdict: ThrottleVerdict = field(default_factory=ThrottleVerdict)
+
+
+@dataclass
+class Power(Record):
+    measured: bool = False
+    reason: Optional[str] = "no power sensor source in this agent version reads this board"
+    source: Optional[str] = None
+    mean_w: Optional[float] = None
+    energy_per_inference_mj: Optional[float] = None
+
+
+@dataclass
+class Environment(Record):
+    """What the numbers depend on besides the model: recorded with every variant."""
+
+    runtime: Optional[str] = None
+    runtime_version: Optional[str] = None
+    threads: Optional[int] = None
+    cpu_affinity: Optional[List[int]] = None
+    providers: List[str] = field(default_factory=list)
+    python: Optional[str] = None
+    agent_version: Optional[str] = None
+
+
+@dataclass
+class HealthCheck(Record):
+    """An installed model loaded and ran once on inputs made from its input spec."""
+
+    ok: bool = False
+    load_ms: Optional[float] = None
+    outputs: int = 0
+
+
+@dataclass
+class VariantError(Record):
+    code: str = "remote"
+    message: str = ""
+
+
+# figure name -> unit, for tables and JSON consumers
+FIGURES = {
+    "p50_ms": "ms", "p90_ms": "ms", "p99_ms": "ms", "mean_ms": "ms", "std_ms": "ms", "cov": "",
+    "load_ms": "ms", "first_inference_ms": "ms", "peak_rss_mb": "MiB", "accuracy": "",
+    "top1_agreement": "", "cosine_mean": "", "sqnr_db": "dB", "throttled": "", "power_w": "W",
+    "energy_mj": "mJ",
+}
+_LATENCY_FIGURES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov")
+_FIDELITY_FIGURES = ("accuracy", "top1_agreement", "cosine_mean", "sqnr_db")
+
+
+@dataclass
+class VariantMeasurement(Record):
+    variant: str = ""
+    blob: str = ""
+    ok: bool = False
+    schema: int = 1
+    started_at: Optional[float] = None
+    finished_at: Optional[float] = None
+    wall_s: Optional[float] = None
+    memory: Optional[MemoryPass] = None
+    latency_pass: Optional[LatencyPass] = None
+    thermal: Optional[Thermal] = None
+    power: Power = field(default_factory=Power)
+    environment: Environment = field(default_factory=Environment)
+    error: Optional[VariantError] = None
+
+    def without_samples(self):
+        """A copy whose latency pass has no raw samples (they are stored on their own)."""
+        copy = VariantMeasurement.from_dict(self.to_dict())
+        if copy.latency_pass is not None:
+            copy.latency_pass.samples_ms = []
+        return copy
+
+    @property
+    def samples_ms(self):
+        return list(self.latency_pass.samples_ms) if self.latency_pass else []
+
+    def figure(self, name):
+        """The one accessor: a figure's value, or why it is unknown."""
+        if name not in FIGURES:
+            raise KeyError("unknown figure %r; known: %s" % (name, ", ".join(FIGURES)))
+        if name in ("power_w", "energy_mj"):
+            value = self.power.mean_w if name == "power_w" else self.power.energy_per_inference_mj
+            return Figure(name, value, None if value is not None else
+                          ("power not measured: %s" % (self.power.reason or "no reading")))
+        if name == "throttled":
+            return self._throttled()
+        failed = self._failure()
+        if name == "peak_rss_mb":
+            if self.memory is None or self.memory.peak_rss_mb is None:
+                return Figure(name, None, failed or "the memory pass did not run")
+            return Figure(name, self.memory.peak_rss_mb)
+        if self.latency_pass is None:
+            return Figure(name, None, failed or "the latency pass did not run")
+        if name in ("load_ms", "first_inference_ms"):
+            value = getattr(self.latency_pass, name)
+            return Figure(name, value, None if value is not None else "not recorded")
+        if name in _LATENCY_FIGURES:
+            return self._latency(name)
+        return self._fidelity(name)
+
+    def _failure(self):
+        if self.ok:
+            return None
+        if self.error is not None:
+            return "the variant failed on the device: %s: %s" % (self.error.code, self.error.message)
+        return "the variant failed on the device"
+
+    def _latency(self, name):
+        stats = self.latency_pass.latency
+        value = getattr(stats, name)
+        if value is not None:
+            return Figure(name, value)
+        percentile = name[:-3]
+        if percentile in MIN_SAMPLES_FOR and stats.n < MIN_SAMPLES_FOR[percentile]:
+            return Figure(name, None, "%s needs >= %d timed runs, got %d (raise bench.min_runs)"
+                          % (percentile, MIN_SAMPLES_FOR[percentile], stats.n))
+        return Figure(name, None, "%s not computable from %d timed runs" % (name, stats.n))
+
+    def _fidelity(self, name):
+        fidelity = self.latency_pass.fidelity
+        if not fidelity.measured:
+            return Figure(name, None, "fidelity not measured: %s" % (fidelity.reason or "no reason given"))
+        value = getattr(fidelity, name)
+        if name == "sqnr_db" and value is None and fidelity.identical:
+            return Figure(name, float("inf"))
+        if value is not None:
+            return Figure(name, value)
+        if name == "accuracy":
+            return Figure(name, None, "accuracy not measured: no labels in the evaluation data")
+        if name == "top1_agreement":
+            return Figure(name, None, "top-1 agreement not measured: the output is not a class score vector")
+        return Figure(name, None, "%s not measured" % name)
+
+    def _throttled(self):
+        if self.thermal is None:
+            return Figure("throttled", None, self._failure() or "thermal state was not read")
+        verdict = self.thermal.verdict
+        if verdict.throttled is None:
+            return Figure("throttled", None, "throttling could not be checked: %s"
+                          % (verdict.reason or "no readable source"))
+        return Figure("throttled", verdict.throttled)
+
+
+def round_samples(samples_ms):
+    return [round(s, SAMPLE_DECIMALS) for s in samples_ms]

@@ -1,0 +1,79 @@
+"""The real agent, under Python 3.8 through the local connector, reading a fixture board.
+
+EDGESHRINK_SYSFS_ROOT points the agent's sensors at a tree from fixtures/sysfs and
+PATH decides whether a (fake) vcgencmd exists; the local connector's agent inherits
+both, so this is the whole measuring path a deploy takes. Before and after read the
+same static tree, so each throttled case is one whose evidence shows in a single
+snapshot: the clock held below its limit under the performance governor, a zone past
+its passive trip point, a "now" bit from vcgencmd.
+"""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from edgeshrink.agent.sensors import SYSFS_ROOT_ENV
+from edgeshrink.host import agent_bundle, dataset, deploy
+from edgeshrink.host.compress import variants
+from edgeshrink.host.connectors.local import LocalConnector
+from edgeshrink.host.inventory import Device
+from edgeshrink.host.lab.models import tiny_inputs
+from edgeshrink.host.session import AgentSession
+
+from .conftest import FAST
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def path_with_only(bin_folder, tmp_path):
+    """PATH with no real vcgencmd, and the fixture's fake one first when given."""
+    kept = [d for d in os.environ.get("PATH", "").split(os.pathsep)
+            if d and not os.path.exists(os.path.join(d, "vcgencmd"))]
+    if bin_folder is None:
+        return os.pathsep.join(kept)
+    fake = tmp_path / bin_folder
+    fake.mkdir()
+    shutil.copyfile(FIXTURES / bin_folder / "vcgencmd", fake / "vcgencmd")
+    (fake / "vcgencmd").chmod(0o755)  # a checkout may drop the mode bit
+    return os.pathsep.join([str(fake)] + kept)
+
+
+@pytest.fixture
+def fp32_only(tmp_path, tiny_model):
+    x = tiny_inputs(16)
+    data = dataset.Dataset(inputs={"x": x}, calibration={"x": tiny_inputs(16, seed=2)}, source="test")
+    made = variants.make_variants(tiny_model, data, [variants.VariantSpec.build("fp32", "fp32")],
+                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    return deploy.ModelSource(tiny_model, "tiny", data), made
+
+
+@pytest.mark.parametrize("tree, bin_folder, throttled, expected", [
+    ("static-cap", None, False, "static cap: policy0, policy4 limited to 960000 of 1510400 kHz; not throttling"),
+    ("firmware-throttling", None, True, "cpufreq: policy0 at 729600 kHz under the performance governor"),
+    ("hot-zone", None, True, "thermal zone cpu-thermal at 97.5 C, at or above its passive trip point 95.5 C"),
+    ("pi-undervoltage", "bin-pi-undervoltage", True, "vcgencmd: under-voltage now (get_throttled=0x50005)"),
+    ("pi4", "bin-pi-sticky", False, "vcgencmd: under-voltage occurred before this run"),
+    ("no-source", None, None, "no readable source (no cpufreq, vcgencmd, thermal_throttle counters"),
+])
+def test_the_agent_judges_throttling_from_the_board_it_reads(tree, bin_folder, throttled, expected, tmp_path,
+                                                             python38, fp32_only, host_env, monkeypatch):
+    root = str(FIXTURES / "sysfs" / tree)
+    monkeypatch.setenv(SYSFS_ROOT_ENV, root)
+    monkeypatch.setenv("PATH", path_with_only(bin_folder, tmp_path))
+    source, made = fp32_only
+    device = Device(name="fixture", root=str(tmp_path / "fixture"), python=python38)
+    with AgentSession(LocalConnector(device), agent_bundle.build(tmp_path / "agent")) as session:
+        run = deploy.measure(session, source, made, FAST)
+    assert run.facts.sysfs_root == root and run.facts.thermal["sys_root"] == root
+    measurement = run.variants[0].measurement
+    assert measurement.ok, measurement.error
+    assert measurement.thermal.before["sys_root"] == measurement.thermal.after["sys_root"] == root
+    verdict = measurement.thermal.verdict
+    assert verdict.throttled is throttled and measurement.figure("throttled").value is throttled
+    said = verdict.evidence + verdict.notes + [verdict.reason or ""]
+    assert any(line.startswith(expected) for line in said), said
+    if throttled is None:
+        assert verdict.sources == [] and verdict.evidence == []
+        assert measurement.figure("throttled").missing.startswith("throttling could not be checked: no readable")
