@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 
-from common import Report, REPO, row
+from common import REPO, Report, row
 
 
 def start_to_hello(python, bundle, root):

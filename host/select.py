@@ -190,7 +190,8 @@ def _missing_evidence(verdicts):
     seen = []
     for v in verdicts:
         for c in v.checks_with(UNKNOWN):
-            line = "%s: %s" % (c.constraint, c.text)
+            # Throttling's text already names it; others gain their constraint's name.
+            line = c.text if c.text.startswith(c.constraint) else "%s: %s" % (c.constraint, c.text)
             if line not in seen:
                 seen.append(line)
     return seen

@@ -18,6 +18,7 @@ def devices_file(tmp_path):
     return path
 
 
+@pytest.mark.slow
 def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devices_file):
     first = cli(host_env, devices_file, "deploy", "--device", "local", *FAST_FLAGS)
     assert first.returncode == 0, first.stderr
@@ -60,6 +61,7 @@ def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devic
     assert failure["run"] == run["id"] and failure["decision"]["chosen"] is None
 
 
+@pytest.mark.slow
 def test_no_feasible_variant_exits_9_stores_the_run_and_installs_nothing(demo, host_env, devices_file):
     devices_file.write_text(devices_file.read_text().replace("max_model_size_mb = 64.0", "max_model_size_mb = 0.1"))
     result = cli(host_env, devices_file, "deploy", "--device", "local", "--json", *FAST_FLAGS)
@@ -153,6 +155,7 @@ def test_compress_and_devices_list(tmp_path, host_env, devices_file):
     assert json.loads(listing.stdout)["devices"]["local"]["connection"] == "local"
 
 
+@pytest.mark.slow
 def test_deploy_with_a_combined_recipe(tmp_path, demo, host_env, devices_file):
     recipe = tmp_path / "combined.toml"
     recipe.write_text('[[variant]]\nname = "p50-kd-int8"\nsteps = [{ step = "prune", ratio = 0.5 },'

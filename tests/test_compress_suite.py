@@ -112,6 +112,7 @@ def test_clustering_shares_values_and_keeps_outputs():
     assert nn.functional.cosine_similarity(before.flatten(1), after.flatten(1)).mean() > 0.95
 
 
+@pytest.mark.slow
 def test_distillation_recovers_accuracy_after_heavy_pruning(demo):
     source = from_demo(demo)
     with np.load(demo.data_path) as data:

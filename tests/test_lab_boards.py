@@ -65,6 +65,7 @@ def test_the_link_is_capped(tmp_path, small_board, host_env):
     assert mbit_per_s > 40 * 0.3, mbit_per_s   # and the push is not pathologically slow under it
 
 
+@pytest.mark.slow
 def test_demo_deploys_to_a_small_board(tmp_path, small_board, host_env, demo):
     devices = devices_for(tmp_path, small_board)
     result = run_cli(["--devices", str(devices), "deploy", "-d", "sim", "--json"] + FAST_FLAGS, host_env)
@@ -108,6 +109,7 @@ def test_half_a_core_is_clearly_slower_than_an_unconstrained_run(tmp_path, small
     assert half_core / unconstrained > 1.4, (half_core, unconstrained)
 
 
+@pytest.mark.slow
 def test_several_boards_in_parallel_by_tag(tmp_path, host_env, tiny_model):
     boards = [lab_board.SimulatedBoard(210 + i, tmp_path / ("b%d" % i), cpus=0.3, memory_mb=512, rate_mbit=100)
               for i in range(3)]

@@ -124,6 +124,7 @@ def test_session_reports_an_agent_that_dies_before_hello(tmp_path):
             pass
 
 
+@pytest.mark.slow
 def test_session_times_out_on_a_silent_agent(tmp_path):
     bundle = _fake_agent(tmp_path, "import time; time.sleep(30)\n")
     device = Device(name="fake", root=str(tmp_path / "root"), python=sys.executable)

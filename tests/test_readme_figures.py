@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-MARKER = re.compile(r"<!-- measured: (\S+) -->")
+MARKER = re.compile(r"^<!-- measured: (\S+) -->$")   # a line of its own (not one quoted in prose)
 DECIMAL = re.compile(r"(?<![\w.])\d+\.\d+")
 
 
@@ -21,7 +21,7 @@ def measured_passages(text):
     lines = text.splitlines()
     passages = []
     for index, line in enumerate(lines):
-        match = MARKER.search(line)
+        match = MARKER.match(line.strip())
         if not match:
             continue
         rest = lines[index + 1:]

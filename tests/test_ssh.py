@@ -33,6 +33,7 @@ def board(tmp_path, ssh_server, host_env):
                             root=str(tmp_path / "board-root"), python=sys.executable)
 
 
+@pytest.mark.slow
 def test_demo_deploys_over_ssh_to_a_python38_board_and_the_second_deploy_sends_nothing(
         tmp_path, ssh_server, host_env, demo, python38):
     devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
@@ -167,6 +168,7 @@ def test_dropped_connection_mid_benchmark_is_clear_and_stores_nothing(tmp_path, 
     assert run.status == "installed" and runs_in(host_env["EDGESHRINK_DB"]) == 1
 
 
+@pytest.mark.slow
 def test_two_deploys_to_one_board_take_turns(tmp_path, ssh_server, host_env, tiny_model):
     devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
                                root=str(tmp_path / "shared-board"), python=sys.executable)
@@ -205,6 +207,7 @@ def test_ssh_config_alias_supplies_hostname_port_user_key_and_known_hosts(tmp_pa
     assert "127.0.0.1:%d" % creds.port in json.loads(result.stdout)["devices"][0]["connection"]
 
 
+@pytest.mark.slow
 def test_setup_installs_the_runtime_on_a_bare_board(tmp_path, ssh_server, host_env, tiny_model):
     # No `python` in devices.toml: the board's own python3, which has no onnxruntime.
     devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(tmp_path / "bare"))

@@ -77,3 +77,40 @@ def test_the_agent_judges_throttling_from_the_board_it_reads(tree, bin_folder, t
     if throttled is None:
         assert verdict.sources == [] and verdict.evidence == []
         assert measurement.figure("throttled").missing.startswith("throttling could not be checked: no readable")
+
+
+@pytest.mark.parametrize("tree, require, code", [
+    ("no-source", True, 9),      # throttling unknown and evidence required: not chosen
+    ("no-source", False, 0),     # unknown, let through with a note
+    ("static-cap", True, 0),     # a static cap is evidence of no throttling
+    ("firmware-throttling", False, 9),
+])
+def test_a_whole_deploy_follows_the_evidence_policy(tree, require, code, tmp_path, tiny_model, host_env,
+                                                    monkeypatch):
+    import json
+
+    from .conftest import cli
+
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.board]\nconnection = "local"\nroot = "%s"\n[devices.board.constraints]\n'
+                       'require_thermal_evidence = %s\n' % (tmp_path / "board", "true" if require else "false"))
+    env = dict(host_env, **{SYSFS_ROOT_ENV: str(FIXTURES / "sysfs" / tree), "PATH": path_with_only(None, tmp_path)})
+    result = cli(env, devices, "deploy", str(tiny_model), "-d", "board", "--json", "--recipe",
+                 str(write_small_recipe(tmp_path)), "--min-runs", "20", "--min-time", "0.05", "--max-time", "1")
+    assert result.returncode == code, result.stderr
+    document = json.loads(result.stdout)
+    assert document["ok"] is (code == 0)
+    fp32 = next(v for v in document["decision"]["variants"] if v["name"] == "fp32")
+    throttling = next(c for c in fp32["checks"] if c["constraint"] == "throttling")
+    if tree == "no-source":
+        assert throttling["verdict"] == "unknown"
+        assert any(line.startswith("throttling could not be checked") for line in document["decision"]["missing_evidence"])
+        assert ("require_thermal_evidence" in fp32["reason"]) is require
+    else:
+        assert throttling["verdict"] == ("fail" if tree == "firmware-throttling" else "pass")
+
+
+def write_small_recipe(tmp_path):
+    recipe = tmp_path / "small.toml"
+    recipe.write_text('[[variant]]\nname = "fp16"\nsteps = [{ step = "fp16" }]\n')   # fp32 comes with it
+    return recipe
