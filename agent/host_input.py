@@ -14,6 +14,7 @@ import queue
 import threading
 
 from ..shared import protocol
+from ..shared.conventions import Op
 
 END = object()  # what ``next`` returns once every frame before the end was handed out
 
@@ -27,6 +28,10 @@ def _own_reader(stream):
     except (AttributeError, OSError, ValueError):  # an in-memory stream has no descriptor
         return stream
     return io.open(os.dup(fd), "rb")
+
+
+def _is_shutdown(item):
+    return isinstance(item, dict) and item.get("type") == protocol.REQUEST and item.get("op") == Op.SHUTDOWN
 
 
 class HostInput:
@@ -62,8 +67,10 @@ class HostInput:
             with self._lock:
                 self._unfinished += 1
             self._frames.put(item)
+            if _is_shutdown(item):
+                break  # nothing after a shutdown is read: input closing next is the normal end
         with self._lock:
             unfinished = self._unfinished
-        if unfinished:
+        if unfinished and not _is_shutdown(item):
             self._on_lost("the host's link closed with %d request(s) unfinished" % unfinished)
         self._frames.put(END)

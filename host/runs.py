@@ -51,6 +51,17 @@ class Run:
     def variant(self, name):
         return next((v for v in self.variants if v.name == name), None)
 
+    @classmethod
+    def from_dict(cls, data):
+        """A run from its ``to_dict`` form (a --json document, for instance)."""
+        decision = data.get("decision")
+        return cls(device=data["device"], started_at=data["started_at"], model_path=data["model_path"],
+                   model_sha256=data["model_sha256"], settings=data.get("settings") or {},
+                   constraints=data.get("constraints") or {}, facts=DeviceFacts.from_dict(data.get("facts")),
+                   push=data.get("push") or {}, variants=[VariantResult.from_dict(v) for v in data["variants"]],
+                   decision=Decision.from_dict(decision) if decision else None, run_id=data.get("id"),
+                   status=data.get("status") or "measured", finished_at=data.get("finished_at"))
+
     def to_dict(self):
         return {"id": self.run_id, "device": self.device, "started_at": self.started_at,
                 "finished_at": self.finished_at, "model_path": self.model_path,

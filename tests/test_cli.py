@@ -6,6 +6,8 @@ import os
 
 import pytest
 
+from edgeshrink.host.runs import Run
+
 from .conftest import REPO, cli, runs_in
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
@@ -36,10 +38,9 @@ def test_deploy_demo_decides_installs_and_reuses_the_cache(demo, host_env, devic
     decision = run["decision"]
     assert decision["chosen"] in {v["name"] for v in run["variants"]}
     assert decision["install"]["installed"] is True
-    fp32 = next(v for v in run["variants"] if v["name"] == "fp32")
-    accuracy = fp32["measurement"]["latency_pass"]["fidelity"]["accuracy"]
-    assert accuracy > 0.9  # the demo really learned the digits
-    assert len(fp32["measurement"]["latency_pass"]["samples_ms"]) >= 20
+    fp32 = Run.from_dict(run).variant("fp32").measurement
+    assert fp32.figure("accuracy").value > 0.9  # the demo really learned the digits
+    assert len(fp32.samples_ms) >= 20
     assert run["facts"]["runtimes"]["onnxruntime"]["available"]
     assert runs_in(host_env["EDGESHRINK_DB"]) == 2
 
@@ -138,8 +139,9 @@ def test_third_party_model_without_data_warns_and_measures_fidelity(tmp_path, ho
     assert result.returncode == 0, result.stderr
     assert "synthetic inputs" in result.stderr
     run = json.loads(result.stdout)
-    fid = next(v for v in run["variants"] if v["name"] == "int8-static")["measurement"]["latency_pass"]["fidelity"]
-    assert fid["measured"] and fid["accuracy"] is None and fid["cosine_mean"] > 0.99  # no labels: no accuracy
+    int8 = Run.from_dict(run).variant("int8-static").measurement
+    assert int8.figure("cosine_mean").value > 0.99
+    assert "no labels" in int8.figure("accuracy").missing  # no labels: no accuracy, and it says why
     assert any("top-1 disagreement" in note for note in run["decision"]["notes"])
 
 
@@ -169,7 +171,7 @@ def test_deploy_with_a_combined_recipe(tmp_path, demo, host_env, devices_file):
     assert [s["technique"] for s in combined["manifest"]["lineage"]] == ["prune", "distill", "int8-static"]
     fp32 = next(v for v in run["variants"] if v["name"] == "fp32")
     assert combined["manifest"]["macs"] < 0.5 * fp32["manifest"]["macs"]
-    assert combined["measurement"]["latency_pass"]["fidelity"]["accuracy"] > 0.9
+    assert Run.from_dict(run).variant("p50-kd-int8").measurement.figure("accuracy").value > 0.9
     assert run["decision"]["chosen"] in ("fp32", "p50-kd-int8")
 
 

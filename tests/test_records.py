@@ -83,3 +83,13 @@ def test_device_facts_and_decisions_read_back_typed():
         {"constraint": "max_latency_ms", "verdict": "pass"}]}]})
     assert decision.variant("a").checks[0].verdict == "pass"
     assert Decision.from_dict(decision.to_dict()) == decision
+
+
+def test_a_run_document_reads_back_as_the_same_run():
+    from edgeshrink.host.runs import Run, VariantResult
+
+    run = Run(device="pi4", started_at=1.0, model_path="m.onnx", model_sha256="ab" * 32, settings={"threads": 1},
+              constraints={"max_latency_ms": 5.0}, facts=DeviceFacts.from_dict({"cpu_count": 4}),
+              variants=[VariantResult("fp32", {"size_bytes": 10}, VariantMeasurement.from_dict(V1_MEASUREMENT))],
+              decision=Decision(chosen="fp32"), run_id=3, status="installed", finished_at=2.0)
+    assert Run.from_dict(json.loads(json.dumps(run.to_dict()))) == run

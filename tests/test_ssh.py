@@ -20,6 +20,7 @@ from edgeshrink.host.inventory import Device
 from edgeshrink.host.lab.sshd import keygen
 from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError, RemoteError, TransientConnectError
+from edgeshrink.shared.measurement import VariantMeasurement
 
 from .conftest import FAST, cli, runs_in, ssh_devices_file
 
@@ -187,9 +188,9 @@ def test_two_deploys_to_one_board_take_turns(tmp_path, ssh_server, host_env, tin
     with sqlite3.connect(host_env["EDGESHRINK_DB"]) as connection:
         windows = []
         for (run_id,) in connection.execute("SELECT id FROM runs"):
-            details = [json.loads(d) for (d,) in connection.execute(
+            details = [VariantMeasurement.from_dict(json.loads(d)) for (d,) in connection.execute(
                 "SELECT detail_json FROM measurements WHERE run_id = ?", (run_id,))]
-            windows.append((min(d["started_at"] for d in details), max(d["finished_at"] for d in details)))
+            windows.append((min(d.started_at for d in details), max(d.finished_at for d in details)))
     (a_start, a_end), (b_start, b_end) = sorted(windows)
     assert a_end <= b_start  # measurements never interleaved
 
