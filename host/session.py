@@ -14,6 +14,7 @@ from ..shared.errors import ConnectError, ProtocolError, error_for_code
 from . import agent_bundle
 
 HELLO_TIMEOUT_S = 60
+STDERR_GRACE_S = 2.0   # for a dead agent's last words to come through its stderr pipe
 _EOF = object()
 
 
@@ -100,7 +101,7 @@ class AgentSession:
             raise frame
         if frame is _EOF:
             self._frames.put(_EOF)  # later waits see the end too
-            tail = self.channel.stderr_tail() if self.channel else ""
+            tail = self.channel.stderr_tail(wait_s=STDERR_GRACE_S) if self.channel else ""
             last = tail.splitlines()[-1] if tail else "no message"
             raise ConnectError("device '%s': the agent stopped unexpectedly while the host waited for %s (%s)"
                                % (self.device_name, waiting_for, last))

@@ -19,14 +19,23 @@ class AgentChannel(abc.ABC):
     def __init__(self):
         self._stderr_tail = b""
         self._lock = threading.Lock()
+        self._stderr_ended = threading.Event()
 
     def _collect_stderr(self, stream):
         # Drained continuously so a chatty agent never blocks on a full pipe.
-        for chunk in iter(lambda: stream.read(1024), b""):
-            with self._lock:
-                self._stderr_tail = (self._stderr_tail + chunk)[-8192:]
+        try:
+            for chunk in iter(lambda: stream.read(1024), b""):
+                with self._lock:
+                    self._stderr_tail = (self._stderr_tail + chunk)[-8192:]
+        except (OSError, ValueError):
+            pass  # the channel closed under us
+        finally:
+            self._stderr_ended.set()
 
-    def stderr_tail(self):
+    def stderr_tail(self, wait_s=0.0):
+        """The last of what the agent wrote on stderr. An agent that just died may still
+        have its last words in the pipe: ``wait_s`` bounds the wait for the pipe's end."""
+        self._stderr_ended.wait(wait_s)
         with self._lock:
             return self._stderr_tail.decode("utf-8", "replace").strip()
 
