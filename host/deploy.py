@@ -14,7 +14,7 @@ from ..shared.conventions import EventKind, Op
 from ..shared.decision import InstallOutcome
 from ..shared.device_facts import DeviceFacts
 from ..shared.errors import ConstraintError, ProtocolError, RemoteError, UsageError
-from ..shared.measurement import SCHEMA_VERSION, VariantMeasurement
+from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
 from . import agent_bundle, dataset as datasets, modelinfo, paths, push
 from .compress import variants as variant_maker
 from .connectors import for_device
@@ -140,7 +140,8 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
     require_runtime(session)
     eval_path, eval_sha = datasets.evaluation_file(source.path, source.dataset,
                                                    paths.cache_dir() / "data")
-    files = {v.sha256: v.path for v in variants}
+    made = [v for v in variants if v.ok]   # a variant that could not be made has nothing to measure
+    files = {v.sha256: v.path for v in made}
     files[eval_sha] = eval_path
     on_event(device.name, "push", {"files": len(files)})
     summary = push.push(session, files)
@@ -158,16 +159,22 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
             measured[measurement.variant] = measurement
         on_event(device.name, kind, data)
 
-    session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in variants],
+    session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in made],
                             "data_blob": eval_sha, "runtime": device.runtime,
                             "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s},
                  on_event=relay)
-    missing = [v.name for v in variants if v.name not in measured]
+    missing = [v.name for v in made if v.name not in measured]
     if missing:
         raise ProtocolError("device '%s': the agent finished without measuring %s" % (device.name, ", ".join(missing)))
-    run.variants = [VariantResult(v.name, v.manifest, measured[v.name]) for v in variants]
+    run.variants = [VariantResult(v.name, v.manifest, measured[v.name] if v.ok else _not_made(v)) for v in variants]
     run.finished_at = time.time()
     return run
+
+
+def _not_made(variant):
+    """The measurement of a variant that could not be made: failed, with the reason."""
+    return VariantMeasurement(variant=variant.name, ok=False, schema=SCHEMA_VERSION,
+                              error=VariantError(code=COMPRESSION_FAILED, message=variant.failure))
 
 
 def _measurement(device_name, data):

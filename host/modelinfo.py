@@ -32,8 +32,14 @@ def load(path):
     import onnx
 
     path = Path(path)
+    if path.is_dir():
+        raise ModelError("%s is a directory (%s), not an ONNX file" % (path, _describe_folder(path)),
+                         "export the model to ONNX and pass the .onnx file")
     if not path.is_file():
         raise ModelError("model file not found: %s" % path, "pass the path of an .onnx file")
+    other = other_format(path)
+    if other is not None:
+        raise ModelError("%s is %s, not an ONNX model" % (path, other[0]), other[1])
     try:
         model = onnx.load(str(path))
         onnx.checker.check_model(model)
@@ -44,6 +50,39 @@ def load(path):
     if not model.graph.input or not model.graph.output:
         raise ModelError("%s has no graph inputs or outputs" % path)
     return model
+
+
+# Formats users bring that are not ONNX: (what it is, what to do), by their first bytes.
+_TFLITE = ("a TensorFlow Lite flatbuffer", "edgeshrink measures ONNX models with onnxruntime; TFLite support "
+           "is not there yet: convert it with tf2onnx (python -m tf2onnx.convert --tflite FILE --output "
+           "model.onnx) or give the original PyTorch model with --torch")
+_TORCH_ARCHIVE = ("a PyTorch archive (TorchScript, torch.export or torch.save)",
+                  "give it with --torch FILE --input-shape 1,3,224,224 (TorchScript and .pt2 files), or export "
+                  "it to ONNX; a state dict needs its model class: --torch module:function")
+_PICKLE = ("a Python pickle (a torch.save of a model or state dict)",
+           "edgeshrink never loads pickles; give the model as --torch module:function, or export it to ONNX")
+_HDF5 = ("an HDF5 file (a Keras .h5 model)", "convert it to ONNX (tf2onnx or keras2onnx) and pass the .onnx file")
+
+
+def other_format(path):
+    """(what the file is, what to do) when its bytes show a format that is not ONNX, else None."""
+    with open(path, "rb") as handle:
+        head = handle.read(8)
+    if head[4:8] == b"TFL3":
+        return _TFLITE
+    if head.startswith(b"PK\x03\x04"):
+        return _TORCH_ARCHIVE
+    if head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05"):
+        return _PICKLE
+    if head.startswith(b"\x89HDF"):
+        return _HDF5
+    return None
+
+
+def _describe_folder(path):
+    if (path / "saved_model.pb").exists():
+        return "a TensorFlow SavedModel"
+    return "%d entries" % len(list(path.iterdir()))
 
 
 def _spec(value_info):

@@ -84,6 +84,9 @@ def variants_table(variants, title="Variants"):
         table.add_column(column, justify="left" if column in ("variant", "steps") else "right")
     for v in variants:
         m = v.manifest
+        if not v.ok:
+            table.add_row(escape(v.name), m["technique"], "[red]failed[/]", *["-"] * (len(columns) - 3))
+            continue
         fidelity = m.get("host_fidelity") or {}
         table.add_row(v.name, m["technique"], "%.2f" % (m["size_bytes"] / 2 ** 20),
                       _fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
@@ -91,6 +94,9 @@ def variants_table(variants, title="Variants"):
                       "{:,}".format(m["params"]), _fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
                       _pct(fidelity.get("accuracy")), _pct(fidelity.get("top1_agreement")),
                       "%.1fs" % m.get("compress_seconds", 0), "yes" if v.cached else "new")
+    failures = ["%s: %s" % (v.name, v.failure) for v in variants if not v.ok]
+    if failures:
+        table.caption = escape("failed: " + "; ".join(failures))
     return table
 
 

@@ -22,7 +22,8 @@ class VariantResult:
 
     @property
     def size_mb(self):
-        return self.manifest["size_bytes"] / MIB
+        size = self.manifest.get("size_bytes")
+        return None if size is None else size / MIB   # None: the variant could not be made
 
     def to_dict(self):
         return {"name": self.name, "manifest": self.manifest, "measurement": self.measurement.to_dict()}

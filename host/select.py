@@ -149,12 +149,14 @@ def _pareto(verdicts):
 def _candidate(result, percentile, drop):
     m = result.measurement
     latency = m.figure(percentile + "_ms")
-    error = "%s: %s" % (m.error.code, m.error.message) if m.error else None
+    error = "%s: %s" % (m.error.code, m.error.message) if m.error and not m.failed_in_compression else \
+        (m.error.message if m.error else None)
     return CandidateVerdict(
         name=result.name, ok=m.ok, latency_ms=latency.value, samples=m.latency_pass.latency.n if m.latency_pass
         else 0, size_mb=result.size_mb, peak_rss_mb=m.figure("peak_rss_mb").value,
         accuracy=m.figure("accuracy").value, top1_agreement=m.figure("top1_agreement").value,
-        accuracy_drop=drop[0], throttled=m.figure("throttled").value, error=error)
+        accuracy_drop=drop[0], throttled=m.figure("throttled").value, error=error,
+        made=not m.failed_in_compression)
 
 
 def select(results, constraints, baseline=BASELINE):
@@ -211,7 +213,8 @@ def _unknown_notes(verdicts):
 
 def _reason(v, chosen, percentile):
     if not v.ok:
-        return "failed on the device: %s" % (v.error or "unknown error")
+        where = "on the device" if v.made else "in compression"
+        return "failed %s: %s" % (where, v.error or "unknown error")
     failed = v.checks_with(FAIL)
     unknown = [c for c in v.checks_with(UNKNOWN) if not c.let_through]
     if failed or unknown:

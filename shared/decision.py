@@ -49,6 +49,7 @@ class CandidateVerdict(Record):
     accuracy_drop: Optional[float] = None
     throttled: Optional[bool] = None
     error: Optional[str] = None
+    made: bool = True              # False: the host could not make it, so it never reached the device
     checks: List[ConstraintCheck] = field(default_factory=list)
     reason: str = ""
 

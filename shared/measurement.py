@@ -144,9 +144,13 @@ class HealthCheck(Record):
     outputs: int = 0
 
 
+# VariantError.code of a variant the host could not make: it never reached the device.
+COMPRESSION_FAILED = "compression"
+
+
 @dataclass
 class VariantError(Record):
-    code: str = "remote"
+    code: str = "remote"      # an error wire code, or COMPRESSION_FAILED
     message: str = ""
 
 
@@ -212,9 +216,15 @@ class VariantMeasurement(Record):
             return self._latency(name)
         return self._fidelity(name)
 
+    @property
+    def failed_in_compression(self):
+        return self.error is not None and self.error.code == COMPRESSION_FAILED
+
     def _failure(self):
         if self.ok:
             return None
+        if self.failed_in_compression:
+            return "the variant could not be made: %s" % self.error.message
         if self.error is not None:
             return "the variant failed on the device: %s: %s" % (self.error.code, self.error.message)
         return "the variant failed on the device"

@@ -18,6 +18,7 @@ Exit codes (also in README.md):
 import functools
 import json
 import sys
+import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
@@ -123,8 +124,8 @@ def _print_error(error):
 def _fail(errors, document, as_json):
     if as_json:
         emit_json(_document(False, document, to_dict(errors[0])))
-    if state.debug:
-        raise errors[0]
+    if state.debug:  # the traceback, and still the documented exit code
+        traceback.print_exception(type(errors[0]), errors[0], errors[0].__traceback__, file=sys.stderr)
     for error in errors:
         _print_error(error)
     raise typer.Exit(errors[0].exit_code)

@@ -12,4 +12,5 @@ def compress(choice: ModelChoice, as_json: JsonFlag = False):
     if not as_json:
         render.out.print(render.variants_table(variants, "Variants of %s" % source.name))
     return {"model": str(source.path), "variants": [
-        {"name": v.name, "path": str(v.path), "cached": v.cached, "manifest": v.manifest} for v in variants]}
+        {"name": v.name, "path": str(v.path) if v.ok else None, "cached": v.cached, "failure": v.failure,
+         "manifest": v.manifest} for v in variants]}

@@ -9,7 +9,8 @@ import numpy as np
 from ...shared.errors import ModelError
 from ...shared.fidelity import compare
 from . import options as opts
-from .quantization import CalibrationReader, calibration_feeds, calibration_method, preprocessed, quant_type
+from .quantization import (CalibrationReader, calibration_feeds, calibration_method, per_channel_for, preprocessed,
+                           quant_type)
 from .registry import generation_failed, register
 
 _WEIGHT_OPS = {"Conv": 1, "Gemm": 1, "MatMul": 1}
@@ -137,10 +138,11 @@ def mixed_precision(source, target, options, dataset, workdir):
     feeds = calibration_feeds(dataset.calibration, options.calibration_samples)
     reference = _outputs(prepared, feeds)
     method = calibration_method(options.calibration)
+    per_channel, note = per_channel_for(source, options.per_channel)
 
     def quantize(out, include=None, exclude=None):
         quantize_static(str(prepared), str(out), CalibrationReader(dataset.calibration, len(feeds)),
-                        quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         reduce_range=options.reduce_range, activation_type=quant_type("int8"),
                         weight_type=quant_type("int8"), calibrate_method=method,
                         nodes_to_quantize=include, nodes_to_exclude=exclude)
@@ -163,5 +165,8 @@ def mixed_precision(source, target, options, dataset, workdir):
         raise
     except Exception as exc:
         raise generation_failed("mixed-precision quantization", exc)
-    return {"float_nodes": kept, "quantized_nodes": len(nodes) - len(kept), "cosine_on_calibration": round(cosine, 6),
-            "most_sensitive": ranked[:5]}
+    details = {"float_nodes": kept, "quantized_nodes": len(nodes) - len(kept),
+               "cosine_on_calibration": round(cosine, 6), "most_sensitive": ranked[:5]}
+    if note:
+        details.update(per_channel=False, note=note)
+    return details

@@ -58,3 +58,19 @@ def preprocessed(source, workdir):
             # still works, it only misses fusions.
             shutil.copyfile(source, target)
     return target
+
+
+def per_channel_for(model_path, wanted):
+    """Per-channel QDQ needs opset 13: on an older graph (one preparation could not
+    upgrade) quantize per tensor, and say so. Returns (per_channel, note or None)."""
+    import onnx
+
+    from .prepare import QDQ_PER_CHANNEL_OPSET, default_opset
+
+    if not wanted:
+        return False, None
+    opset = default_opset(onnx.load(str(model_path), load_external_data=False))
+    if opset >= QDQ_PER_CHANNEL_OPSET:
+        return True, None
+    return False, ("opset %d: per-channel QDQ needs opset %d, so weights are quantized per tensor"
+                   % (opset, QDQ_PER_CHANNEL_OPSET))

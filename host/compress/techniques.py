@@ -7,7 +7,7 @@ registry; the contract of a generator is described there.
 import shutil
 
 from . import options as opts
-from .quantization import CalibrationReader, calibration_method, preprocessed, quant_type
+from .quantization import CalibrationReader, calibration_method, per_channel_for, preprocessed, quant_type
 from .registry import generation_failed, register
 
 
@@ -66,12 +66,14 @@ def int8_static(source, target, options, dataset, workdir):
     from onnxruntime.quantization import QuantFormat, quantize_static
 
     reader = CalibrationReader(dataset.calibration, options.calibration_samples)
+    per_channel, note = per_channel_for(source, options.per_channel)
     try:
         quantize_static(str(preprocessed(source, workdir)), str(target), reader,
-                        quant_format=QuantFormat.QDQ, per_channel=options.per_channel,
+                        quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         reduce_range=options.reduce_range,
                         activation_type=quant_type(options.activation_type),
                         weight_type=quant_type(options.weight_type),
                         calibrate_method=calibration_method(options.calibration))
     except Exception as exc:
         raise generation_failed("static int8 quantization", exc)
+    return {"per_channel": per_channel, "note": note} if note else None

@@ -73,6 +73,11 @@ def from_file(path, input_shape, train_x=None, train_y=None):
     """
     import torch
 
+    if _is_torch_save_archive(path):
+        raise ModelError("%s was written by torch.save (a state dict or a pickled module), not torch.jit.save or "
+                         "torch.export; edgeshrink never unpickles files" % path,
+                         "give --torch module:function that builds the model (and loads this state dict), or "
+                         "save it with torch.jit.save")
     try:
         if str(path).endswith(".pt2"):
             module = torch.export.load(str(path)).module()
@@ -83,14 +88,31 @@ def from_file(path, input_shape, train_x=None, train_y=None):
     return TorchSource(lambda: module, tuple(input_shape), "input", "output", state_hash(module), train_x, train_y)
 
 
+def _is_torch_save_archive(path):
+    """torch.save writes a zip with data.pkl; TorchScript adds constants.pkl, .pt2 has neither."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(str(path)) as archive:
+            names = {name.split("/", 1)[-1] for name in archive.namelist()}
+    except (OSError, zipfile.BadZipFile):
+        return False
+    return "data.pkl" in names and "constants.pkl" not in names
+
+
 def from_factory(spec, input_shape, train_x=None, train_y=None):
     """``module:function`` (or a TorchScript/.pt2 file) -> TorchSource, or one clear error."""
-    if spec.endswith((".pt", ".pth", ".pt2")):
-        from pathlib import Path
+    from pathlib import Path
 
+    if spec.endswith((".pt", ".pth", ".pt2")):
         if not Path(spec).is_file():
             raise ModelError("PyTorch model file not found: %s" % spec)
         return from_file(spec, input_shape, train_x, train_y)
+    if spec.endswith(".onnx") or (Path(spec).is_file() and ":" not in Path(spec).name):
+        kind = "an ONNX model" if spec.endswith(".onnx") else "a file"
+        raise UsageError("--torch %s: that is %s; --torch takes module:function or a TorchScript/.pt2 file"
+                         % (spec, kind), "pass an ONNX model as MODEL: edgeshrink deploy %s" % spec
+                         if spec.endswith(".onnx") else None)
     module_name, _, function_name = spec.partition(":")
     if not module_name or not function_name:
         raise UsageError("--torch takes module:function, got %r" % spec)

@@ -15,14 +15,14 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Tuple
+from typing import List, Optional, Tuple
 
 import numpy as np
 
 from ... import host
-from ...shared.errors import UsageError
+from ...shared.errors import ModelError, UsageError
 from .. import modelinfo, paths
-from . import accounting
+from . import accounting, prepare
 from . import options as opts
 from . import registry
 
@@ -92,13 +92,40 @@ class VariantSpec:
 @dataclass
 class Variant:
     name: str
-    path: Path
+    path: Optional[Path]
     manifest: dict
     cached: bool = False
+    failure: Optional[str] = None   # why it could not be made; the other variants go on
+
+    @property
+    def ok(self):
+        return self.failure is None
 
     @property
     def sha256(self):
         return self.manifest["sha256"]
+
+
+class StepFailed(ModelError):
+    """One step of one variant failed: the variant is reported as failed, the run goes on."""
+
+    def __init__(self, step, cause):
+        super().__init__("step '%s' failed: %s" % (step, cause))
+        self.step = step
+
+
+def _cause(exc, scratch_folders):
+    """A failure's first line, without the temporary paths it may mention."""
+    text = exc.message if hasattr(exc, "message") else (str(exc).strip() or type(exc).__name__)
+    first = text.splitlines()[0] if text.splitlines() else type(exc).__name__
+    for folder in scratch_folders:
+        first = first.replace(str(folder) + os.sep, "").replace(str(folder), "<scratch>")
+    return first[:300]
+
+
+def _failed(spec, reason):
+    return Variant(spec.name, None, {"name": spec.name, "technique": spec.technique, "size_bytes": None,
+                                     "failure": reason}, failure=reason)
 
 
 def default_specs(reduce_range=False):
@@ -132,7 +159,7 @@ def _versions(with_torch=False):
     return versions
 
 
-def cache_key(source_sha, spec, data_sha, torch_source=None):
+def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=()):
     uses_data = any(s.technique in _DATA_STEPS for s in spec.steps)
     uses_torch = bool(spec.torch_steps)
     key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps],
@@ -141,6 +168,10 @@ def cache_key(source_sha, spec, data_sha, torch_source=None):
            "train": _hash_arrays({"x": torch_source.train_x, "y": torch_source.train_y})
            if uses_torch and torch_source.has_training_data else None,
            "versions": _versions(uses_torch)}
+    if preparation and not uses_torch:
+        # What preparing the source did; absent for a model that needed nothing, so the
+        # keys of variants made before preparation existed still hold.
+        key["prepared"] = list(preparation)
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
@@ -158,12 +189,21 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
     data_sha = _hash_arrays(dataset.calibration)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
+    prepared = prepare.prepare(source, root / "prepared" / source_sha[:32])
+    for step in prepared.steps:
+        log("prepare: %s %s" % (step["step"], json.dumps(step["details"], sort_keys=True)))
     made: List[Variant] = []
     reference = None
     with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
         workdir = Path(scratch)
         for spec in specs:
-            folder = root / cache_key(source_sha, spec, data_sha, torch_source)
+            refused = prepared.refuses(s.technique for s in spec.steps)
+            if refused:
+                log("compress: %s not made: %s" % (spec.name, refused))
+                made.append(_failed(spec, refused))
+                continue
+            folder = root / cache_key(source_sha, spec, data_sha, torch_source,
+                                      [step["step"] for step in prepared.steps])
             if (folder / "manifest.json").exists():
                 manifest = json.loads((folder / "manifest.json").read_text())
                 made.append(Variant(spec.name, folder / "model.onnx", manifest, cached=True))
@@ -171,8 +211,14 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
             log("compress: %s (%s)" % (spec.name, spec.technique))
             if reference is None:
                 reference = accounting.reference(source, dataset)
-            _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir,
-                        torch_source, reference, log)
+            try:
+                _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
+                            torch_source, reference, log)
+            except StepFailed as failure:
+                # One variant failing is a result about that variant; the others still run.
+                log("compress: %s failed: %s" % (spec.name, failure.message))
+                made.append(_failed(spec, failure.message))
+                continue
             made.append(Variant(spec.name, folder / "model.onnx",
                                 json.loads((folder / "manifest.json").read_text())))
     return made
@@ -191,7 +237,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
                          dataset.calibration[first_input], log)
         for step in torch_steps:
             started = time.time()
-            details = registry.get(step.technique).generate(work, step.options)
+            details = _step(step, (staging, workdir), registry.get(step.technique).generate, work, step.options)
             records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
                               torch_source.input_name, torch_source.output_name)
@@ -199,7 +245,8 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     for index, step in enumerate(onnx_steps):
         output = staging / ("step%d.onnx" % index)
         started = time.time()
-        details = registry.get(step.technique).generate(current, output, step.options, dataset, workdir)
+        details = _step(step, (staging, workdir), registry.get(step.technique).generate, current, output,
+                        step.options, dataset, workdir)
         records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = output
     final = staging / "model.onnx"
@@ -213,15 +260,44 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     return final, records
 
 
-def _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha, workdir, torch_source,
-                reference, log):
+def _step(step, scratch_folders, generate, *args):
+    """Run one step's generator; any failure becomes StepFailed naming the step.
+
+    A UsageError is the user's request being impossible (the whole command stops); a
+    KeyboardInterrupt is not a failure of the step.
+    """
+    try:
+        return generate(*args)
+    except UsageError:
+        raise
+    except Exception as exc:  # third-party libraries fail in many ways; each is about this variant
+        raise StepFailed(step.technique, _cause(exc, scratch_folders))
+
+
+def _check_produced(final, spec, scratch_folders):
+    """The variant edgeshrink produced must itself be a loadable model: if not, that is a
+    failure of the last step, not of the user's file."""
+    try:
+        modelinfo.load(final)
+    except ModelError as exc:
+        last = spec.steps[-1].technique
+        raise StepFailed(last, "it produced a graph that is not a valid ONNX model (%s); the source model is "
+                         "fine and the other variants are unaffected" % _cause(exc, scratch_folders))
+
+
+def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
+                torch_source, reference, log):
     """Make one variant in a staging folder and rename it into place: complete or absent."""
     staging = folder.with_name("%s.tmp%d" % (folder.name, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
     try:
         started = time.time()
-        final, lineage = _run_chain(spec, source, dataset, staging, workdir, torch_source, log)
+        final, lineage = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log)
+        if not spec.torch_steps:  # an ONNX chain starts from the prepared model
+            lineage = [{"technique": "prepare", "options": {}, "seconds": 0.0, "details": step}
+                       for step in prepared.steps] + lineage
+        _check_produced(final, spec, (staging, workdir))
         uses_data = any(s.technique in _DATA_STEPS for s in spec.steps)
         manifest = {
             "name": spec.name, "technique": spec.technique,
@@ -234,8 +310,12 @@ def _build_into(folder, source, source_sha, source_info, spec, dataset, data_sha
             "compress_seconds": round(time.time() - started, 3),
             "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
         }
-        manifest.update(accounting.describe(final, source_info))
-        manifest["host_fidelity"] = accounting.fidelity(final, dataset, reference)
+        try:
+            manifest.update(accounting.describe(final, source_info))
+            manifest["host_fidelity"] = accounting.fidelity(final, dataset, reference)
+        except ModelError as exc:
+            raise StepFailed(spec.steps[-1].technique, "the graph it produced does not run on the host (%s); "
+                             "the source model is fine" % _cause(exc, (staging, workdir)))
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.rename(staging, folder)
     except OSError:

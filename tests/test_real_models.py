@@ -1,0 +1,165 @@
+"""Models as other people export them (issue 8): each class of real-world graph goes
+through `compress` and `deploy -d local`, and the verdicts are checked."""
+
+import json
+import os
+
+from edgeshrink.host import dataset, deploy, inventory, modelinfo
+from edgeshrink.host.compress import options as opts
+from edgeshrink.host.compress import registry, variants
+from edgeshrink.host.lab.models import tiny_convnet
+from edgeshrink.host.runs import Run
+
+from .conftest import FAST, cli
+
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
+
+
+def local_devices(tmp_path):
+    path = tmp_path / "devices.toml"
+    path.write_text('[devices.local]\nconnection = "local"\nroot = "%s"\n' % (tmp_path / "board"))
+    return path
+
+
+@registry.register("test-truncates", opts.Fp32Options, "a step that writes half a model (a broken generator)")
+def _truncating_step(source, target, options, dataset, workdir):
+    data = open(source, "rb").read()
+    open(target, "wb").write(data[: len(data) // 2])
+
+
+@registry.register("test-raises", opts.Fp32Options, "a step whose library raises, naming its scratch file")
+def _raising_step(source, target, options, dataset, workdir):
+    raise RuntimeError("cannot handle %s" % (workdir / "scratch.onnx"))
+
+
+def test_a_variant_that_cannot_be_made_is_reported_and_the_others_deploy(tmp_path, host_env):
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    data = dataset.synthetic(modelinfo.inputs(modelinfo.load(model)))
+    specs = variants.default_specs()[:2] + [variants.VariantSpec.build("broken", "test-truncates"),
+                                            variants.VariantSpec.build("raises", "test-raises")]
+    made = {v.name: v for v in variants.make_variants(model, data, specs, cache_dir=tmp_path / "cache",
+                                                      log=lambda m: None)}
+    assert made["fp32"].ok and made["fp16"].ok
+    broken, raises = made["broken"].failure, made["raises"].failure
+    assert broken.startswith("step 'test-truncates' failed: it produced a graph that is not a valid ONNX model")
+    assert "the source model is fine" in broken   # edgeshrink's graph is broken, not the user's file
+    assert raises == "step 'test-raises' failed: cannot handle scratch.onnx"   # no temporary path
+    assert not [p for p in (tmp_path / "cache").iterdir() if p.name.endswith(".tmp%d" % os.getpid())]
+
+    device = inventory.Device(name="board", root=str(tmp_path / "board"))
+    run = deploy.deploy(device, deploy.ModelSource(model, "tiny", data), list(made.values()), FAST)
+    assert run.decision.chosen in ("fp32", "fp16") and run.status == "installed"
+    for name in ("broken", "raises"):
+        verdict = run.decision.variant(name)
+        assert not verdict.ok and not verdict.made
+        assert verdict.reason.startswith("failed in compression: step 'test-")
+        assert "could not be made" in run.variant(name).measurement.figure("p50_ms").missing
+
+
+def test_an_opset_11_export_is_upgraded_so_per_channel_int8_works(tmp_path, host_env):
+    model = tiny_convnet(tmp_path / "opset11.onnx", opset=11)
+    devices = local_devices(tmp_path)
+    result = cli(host_env, devices, "deploy", str(model), "-d", "local", "--json", *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    run = Run.from_dict(json.loads(result.stdout))
+    assert all(v.measurement.ok for v in run.variants)
+    lineage = run.variant("int8-static").manifest["lineage"]
+    assert lineage[0] == {"technique": "prepare", "options": {}, "seconds": 0.0,
+                          "details": {"step": "opset", "details": {"from": 11, "to": 13}}}
+    assert lineage[1]["technique"] == "int8-static" and lineage[1]["details"] is None   # per channel, no fallback
+    assert run.decision.variant("fp32").reason.startswith(("chosen", "feasible", "tied"))
+
+
+def test_files_that_are_not_onnx_say_what_they_are_and_what_to_do(tmp_path, host_env):
+    import torch
+
+    devices = local_devices(tmp_path)
+    scripted = tmp_path / "scripted.pt"
+    torch.jit.script(torch.nn.Linear(3, 2)).save(str(scripted))
+    state = tmp_path / "weights.pth"
+    torch.save(torch.nn.Linear(3, 2).state_dict(), state)
+    tflite = tmp_path / "detector.tflite"
+    tflite.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(56))   # a flatbuffer with TFLite's file identifier
+    onnx_model = tiny_convnet(tmp_path / "tiny.onnx")
+    cases = [
+        (["compress", str(tflite)], 8, "is a TensorFlow Lite flatbuffer, not an ONNX model", "tf2onnx"),
+        (["compress", str(scripted)], 8, "is a PyTorch archive", "--torch FILE --input-shape"),
+        (["compress", "--torch", str(state), "--input-shape", "1,3"], 8, "was written by torch.save",
+         "--torch module:function"),
+        (["compress", "--torch", str(onnx_model), "--input-shape", "1,3,16,16"], 2, "that is an ONNX model",
+         "pass an ONNX model as MODEL"),
+        (["--debug", "compress", str(tflite)], 8, "is a TensorFlow Lite flatbuffer", "Traceback"),
+    ]
+    for args, code, what, advice in cases:
+        result = cli(host_env, devices, *args)
+        assert result.returncode == code, (args, result.stderr)
+        assert what in result.stderr and advice in result.stderr, (args, result.stderr)
+        assert "corrupt" not in result.stderr and "not a valid ONNX model" not in result.stderr
+        if "--debug" not in args:
+            assert "Traceback" not in result.stderr
+
+
+def test_weights_in_constant_nodes_are_moved_so_quantization_finds_them(tmp_path, host_env):
+    import onnx
+
+    model = tiny_convnet(tmp_path / "constants.onnx", weights_in_constants=True, channels=32, classes=64)
+    data = dataset.synthetic(modelinfo.inputs(modelinfo.load(model)))
+    made = {v.name: v for v in variants.make_variants(model, data, variants.default_specs(),
+                                                      cache_dir=tmp_path / "cache", log=lambda m: None)}
+    assert all(v.ok for v in made.values())
+    int8 = made["int8-static"]
+    assert int8.manifest["lineage"][0]["details"] == {"step": "constants-to-initializers",
+                                                     "details": {"moved": 4, "elements": 32 * 27 + 32 + 64 * 32 + 64}}
+    graph = onnx.load(str(int8.path)).graph
+    assert not [n for n in graph.node if n.op_type == "Constant"]
+    weights = [i for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
+    assert sum(int(numpy_size(i)) for i in weights) >= 32 * 27 + 64 * 32   # conv and gemm weights quantized
+    assert int8.manifest["size_bytes"] < 0.7 * made["fp32"].manifest["size_bytes"]   # small model: scales weigh in
+    assert made["fp32"].manifest["params"] == 32 * 27 + 32 + 64 * 32 + 64   # counted once moved
+
+
+def numpy_size(tensor):
+    size = 1
+    for d in tensor.dims:
+        size *= d
+    return size
+
+
+def test_an_already_quantized_model_is_not_quantized_again(tmp_path, host_env):
+    source = tiny_convnet(tmp_path / "float.onnx")
+    data = dataset.synthetic(modelinfo.inputs(modelinfo.load(source)))
+    int8 = next(v for v in variants.make_variants(source, data, variants.default_specs(),
+                                                  cache_dir=tmp_path / "c1", log=lambda m: None)
+                if v.name == "int8-static")
+    shipped = tmp_path / "shipped-int8.onnx"
+    shipped.write_bytes(int8.path.read_bytes())   # what a user gets from a model zoo: already int8
+
+    result = cli(host_env, local_devices(tmp_path), "deploy", str(shipped), "-d", "local", "--json", *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    run = Run.from_dict(json.loads(result.stdout))
+    assert run.decision.chosen == "fp32" and run.variant("fp32").measurement.ok
+    for name in ("fp16", "int8-dynamic", "int8-static"):
+        reason = run.decision.variant(name).reason
+        assert reason.startswith("failed in compression: the model is already quantized (it has ")
+        assert "DequantizeLinear" in reason and "second time" in reason
+    assert run.decision.variant("fp32").accuracy_drop == 0.0   # never a drop against itself
+
+
+def test_an_external_data_model_is_read_whole_and_deploys_as_one_file(tmp_path, host_env):
+    import onnx
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    model = onnx.load(str(tiny_convnet(tmp_path / "inline.onnx", channels=64, classes=128)))
+    onnx.save(model, str(folder / "model.onnx"), save_as_external_data=True, location="weights.bin",
+              size_threshold=0)
+    assert (folder / "weights.bin").stat().st_size > 30000
+    result = cli(host_env, local_devices(tmp_path), "deploy", str(folder / "model.onnx"), "-d", "local", "--json",
+                 *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    run = Run.from_dict(json.loads(result.stdout))
+    assert all(v.measurement.ok for v in run.variants)
+    fp32 = run.variant("fp32")
+    assert fp32.manifest["lineage"][0]["details"]["step"] == "external-data"
+    assert fp32.manifest["size_bytes"] > 30000   # the weights travel inside the one file pushed
+    assert fp32.measurement.figure("cosine_mean").value > 0.9999
