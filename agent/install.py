@@ -32,18 +32,21 @@ def _stage(root, name, blob_path, manifest):
     return target
 
 
-def health_check(root, name, runtime, threads, request_id):
+def health_check(root, name, runtime, threads, request_id, data_path=None):
+    # With the evaluation file, the check runs a real sample at the shapes the
+    # measurement used; without it, inputs made from the model's input spec.
     job = {"request_id": request_id, "variant": name, "runtime": runtime, "mode": "check",
-           "model_path": os.path.join(root.deployments, name, MODEL_FILE),
+           "model_path": os.path.join(root.deployments, name, MODEL_FILE), "data_path": data_path,
            "settings": {"threads": threads}}
     return run_child(job, lambda frame: None, CHECK_TIMEOUT_S)
 
 
 def install(root, request_id, args, send_event):
-    """args: {name, blob, manifest, runtime?, threads?}. Switches ``active`` to the new
-    deployment, checks it loads and runs, and switches back if it does not."""
+    """args: {name, blob, manifest, runtime?, threads?, data_blob?}. Switches ``active`` to the
+    new deployment, checks it loads and runs, and switches back if it does not."""
     name = check_name(args.get("name"))
     blob_path = root.require_blob(check_sha(args.get("blob")))
+    data_path = root.require_blob(check_sha(args["data_blob"])) if args.get("data_blob") else None
     runtime = args.get("runtime", "onnxruntime")
     threads = int(args.get("threads", 1))
     with root.locked(float(args.get("lock_timeout_s", 600))):
@@ -52,7 +55,7 @@ def install(root, request_id, args, send_event):
         root.switch_active(name)
         send_event(request_id, "progress", {"phase": "health_check", "variant": name})
         try:
-            check = health_check(root, name, runtime, threads, request_id)
+            check = health_check(root, name, runtime, threads, request_id, data_path)
         except EdgeshrinkError as exc:
             root.switch_active(previous)
             return InstallOutcome(installed=False, rolled_back=True, active=previous, previous=previous,

@@ -227,12 +227,15 @@ class Child:
         import numpy as np
 
         runner, load_ms = self.load(settings)
-        outputs = runner.run(feeds_from_spec(runner.input_specs()))
+        specs = runner.input_specs()
+        data = Data(self.job.get("data_path"))
+        real = bool(specs) and all(data.has(conventions.probe_key(spec["name"])) for spec in specs)
+        outputs = runner.run(probe_feeds(data, specs))
         finite = all(np.isfinite(np.asarray(o, dtype=np.float64)).all()
                      for o in outputs if np.asarray(o).dtype.kind in "fc")
         if not finite:
             raise ModelError("the model ran but produced non-finite outputs")
-        return HealthCheck(ok=True, load_ms=load_ms, outputs=len(outputs))
+        return HealthCheck(ok=True, load_ms=load_ms, outputs=len(outputs), real_sample=real)
 
 
 def child_main():

@@ -27,9 +27,12 @@ def main():
     with deploy.open_session(local_device(threads=args.threads)) as session:
         run = deploy.measure(session, source, variants, settings)
     report = Report("compression")
-    rows = {}
+    rows, failed = {}, []
     for v in run.variants:
         m, manifest = v.measurement, v.manifest
+        if not m.ok:
+            failed.append("%s failed: %s" % (v.name, m.error.message if m.error else "no reason"))
+            continue
         rows[v.name] = dict(p50=m.figure("p50_ms").value, size=manifest["size_bytes"],
                             lz=manifest["entropy_coded_bytes"], macs=manifest["macs"],
                             acc=m.figure("accuracy").value, seconds=manifest["compress_seconds"])
@@ -44,6 +47,8 @@ def main():
                          "%.1f" % (base["size"] / r["size"]), "%.1f" % (base["lz"] / r["lz"]),
                          "%.2f" % (base["macs"] / r["macs"]), "%.2f%%" % (100 * r["acc"]),
                          "%+.2f" % (100 * (r["acc"] - base["acc"])), "%.1f" % r["seconds"], widths=widths))
+    for line in failed:
+        report.print(line)
     within = {n: r for n, r in rows.items() if base["acc"] - r["acc"] <= 0.01}
     best = min(within, key=lambda n: within[n]["p50"])
     speedup, smaller = base["p50"] / within[best]["p50"], base["size"] / within[best]["size"]

@@ -15,7 +15,7 @@ from ..shared.decision import InstallOutcome
 from ..shared.device_facts import DeviceFacts
 from ..shared.errors import ConstraintError, ProtocolError, RemoteError, UsageError
 from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
-from . import agent_bundle, dataset as datasets, modelinfo, paths, push
+from . import agent_bundle, dataset as datasets, input_shapes, modelinfo, paths, push
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
@@ -60,9 +60,12 @@ def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=Non
     ``torch_factory`` (``module:function``) gives a PyTorch model instead: it is
     exported once to ONNX as the baseline, and module-level steps can apply to it.
     """
+    shapes = input_shape or input_shapes.InputShapes()
     if torch_factory is not None:
-        return _resolve_torch(torch_factory, input_shape, data_path, train_data, log)
+        return _resolve_torch(torch_factory, _torch_shape(shapes), data_path, train_data, log)
     if model_path is None:
+        if shapes:
+            raise UsageError("--input-shape is for a model of your own; the demo's input is fixed")
         from .compress.torch_source import from_demo
         from .demo.build import ensure_demo
 
@@ -71,11 +74,22 @@ def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=Non
                            torch_loader=lambda: from_demo(demo))
     path = Path(model_path)
     model = modelinfo.load(path)
-    specs = modelinfo.inputs(model)
+    specs = input_shapes.resolve(modelinfo.inputs(model), shapes, have_data=data_path is not None)
     data = datasets.load_for(specs, data_path=data_path)
     for warning in data.warnings:
         log("warning: " + warning)
     return ModelSource(path, path.stem, data)
+
+
+def _torch_shape(shapes):
+    """A --torch model has one input: its shape, however it was given."""
+    if shapes.unnamed is not None:
+        return shapes.unnamed
+    if len(shapes.named) == 1:
+        return next(iter(shapes.named.values()))
+    if shapes.named:
+        raise UsageError("--torch models take one input: give one --input-shape")
+    return None
 
 
 def _resolve_torch(factory, input_shape, data_path, train_data, log):
@@ -150,7 +164,7 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
     run = Run(device=device.name, started_at=time.time(), model_path=str(source.path),
               model_sha256=modelinfo.sha256_file(source.path), settings=settings.to_dict(),
               constraints=device.constraints.to_dict(), facts=DeviceFacts.from_dict(session.hello.facts),
-              push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent))
+              push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent), evaluation_blob=eval_sha)
     measured = {}
 
     def relay(kind, data):
@@ -185,14 +199,17 @@ def _measurement(device_name, data):
     return measurement
 
 
-def install(session, variant, on_event=_quiet, lock_timeout_s=600.0):
+def install(session, variant, on_event=_quiet, lock_timeout_s=600.0, data_blob=None):
+    """Install a variant; with ``data_blob`` (an evaluation file on the device) its health
+    check runs a real sample at the shapes the measurement used."""
     device = session.device
     require_runtime(session)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return InstallOutcome.from_dict(session.call(
         Op.INSTALL, {"name": _deployment_name(variant), "blob": variant.sha256, "manifest": manifest,
-                     "runtime": device.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s},
+                     "runtime": device.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s,
+                     "data_blob": data_blob},
         on_event=lambda kind, data: on_event(device.name, kind, data)))
 
 
@@ -221,7 +238,7 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
                                   "relax [devices.%s.constraints] or add variants" % device.name, run_id=run.run_id)
         if do_install:
             winner = next(v for v in variants if v.name == chosen)
-            outcome = install(session, winner, on_event, options.lock_timeout_s)
+            outcome = install(session, winner, on_event, options.lock_timeout_s, run.evaluation_blob)
             run.status = "installed" if outcome.installed else "rolled_back"
             run.decision.install = outcome
             store.set_decision(run.run_id, run.decision, run.status)

@@ -48,6 +48,7 @@ class Run:
     run_id: Optional[int] = None
     status: str = "measured"
     finished_at: Optional[float] = None
+    evaluation_blob: Optional[str] = None   # sha256 of the evaluation file the device measured with
 
     def variant(self, name):
         return next((v for v in self.variants if v.name == name), None)
@@ -61,12 +62,13 @@ class Run:
                    constraints=data.get("constraints") or {}, facts=DeviceFacts.from_dict(data.get("facts")),
                    push=data.get("push") or {}, variants=[VariantResult.from_dict(v) for v in data["variants"]],
                    decision=Decision.from_dict(decision) if decision else None, run_id=data.get("id"),
-                   status=data.get("status") or "measured", finished_at=data.get("finished_at"))
+                   status=data.get("status") or "measured", finished_at=data.get("finished_at"),
+                   evaluation_blob=data.get("evaluation_blob"))
 
     def to_dict(self):
         return {"id": self.run_id, "device": self.device, "started_at": self.started_at,
                 "finished_at": self.finished_at, "model_path": self.model_path,
                 "model_sha256": self.model_sha256, "settings": self.settings,
                 "constraints": self.constraints, "facts": self.facts.to_dict(), "push": self.push,
-                "status": self.status, "decision": self.decision.to_dict() if self.decision else None,
+                "status": self.status, "evaluation_blob": self.evaluation_blob, "decision": self.decision.to_dict() if self.decision else None,
                 "variants": [v.to_dict() for v in self.variants]}

@@ -142,6 +142,7 @@ class HealthCheck(Record):
     ok: bool = False
     load_ms: Optional[float] = None
     outputs: int = 0
+    real_sample: bool = False   # ran the evaluation data's probe sample, not inputs made from the spec
 
 
 # VariantError.code of a variant the host could not make: it never reached the device.

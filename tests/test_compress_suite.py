@@ -296,7 +296,12 @@ def multi_input_model(path):
 
 def test_compress_a_third_party_model_with_several_inputs(tmp_path, host_env):
     model = multi_input_model(tmp_path / "multi.onnx")
-    result = run_cli(["compress", str(model), "--json"], host_env)
+    refused = run_cli(["compress", str(model)], host_env)   # no data, no shape: 'length' is unknown
+    assert refused.returncode == 8
+    assert ("input 'tokens' has dynamic dimension 1 ('length') and no data or shape to fix it "
+            "(pass --input-shape tokens=N,N or --data file.npz)") in refused.stderr
+    result = run_cli(["compress", str(model), "--json", "--input-shape", "tokens=1,12",
+                      "--input-shape", "features=1,16"], host_env)
     assert result.returncode == 0, result.stderr
     assert "synthetic inputs" in result.stderr
     made = json.loads(result.stdout)["variants"]

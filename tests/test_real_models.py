@@ -163,3 +163,47 @@ def test_an_external_data_model_is_read_whole_and_deploys_as_one_file(tmp_path, 
     assert fp32.manifest["lineage"][0]["details"]["step"] == "external-data"
     assert fp32.manifest["size_bytes"] > 30000   # the weights travel inside the one file pushed
     assert fp32.measurement.figure("cosine_mean").value > 0.9999
+
+
+def dynamic_size_convnet(path):
+    """Conv 5x5 without padding on an input of dynamic batch, height and width: run at
+    1x1 (what a spec-made input would be), it fails; it needs a real size."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.RandomState(0)
+    graph = helper.make_graph(
+        [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
+         helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])],
+        "dynamic", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
+        [numpy_helper.from_array(rng.standard_normal((8, 3, 5, 5)).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+def test_dynamic_height_and_width_need_a_shape_and_the_health_check_uses_it(tmp_path, host_env):
+    import numpy as np
+    import onnxruntime as ort
+    import pytest
+
+    model = dynamic_size_convnet(tmp_path / "dynamic.onnx")
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    with pytest.raises(Exception):   # the 1x1 input a spec-made check would use does not run
+        session.run(None, {"x": np.zeros((1, 3, 1, 1), np.float32)})
+    devices = local_devices(tmp_path)
+    refused = cli(host_env, devices, "deploy", str(model), "-d", "local", *FAST_FLAGS)
+    assert refused.returncode == 8
+    assert "input 'x' has dynamic dimension 2 ('height') and no data or shape to fix it" in refused.stderr
+    assert "--input-shape x=N,3,N,N" in refused.stderr
+
+    result = cli(host_env, devices, "deploy", str(model), "-d", "local", "--json", "--input-shape", "x=1,3,24,32",
+                 *FAST_FLAGS)
+    assert result.returncode == 0, result.stderr
+    run = Run.from_dict(json.loads(result.stdout))
+    assert run.variant("fp32").measurement.ok and run.variant("int8-static").measurement.ok
+    install = run.decision.install
+    assert install.installed and install.check["real_sample"] is True   # a real 24x32 sample, not a 1x1 guess

@@ -11,7 +11,7 @@ from typing import Annotated, List, Optional
 import typer
 
 from ...shared.errors import UsageError
-from .. import fleet
+from .. import fleet, input_shapes
 from ..deploy import ConnectOptions
 
 JsonFlag = Annotated[bool, typer.Option(
@@ -41,8 +41,9 @@ class ModelChoice:
         "--recipe", help="TOML recipe of variants (default: the built-in grid).")] = None
     torch: Annotated[Optional[str], typer.Option(
         "--torch", help="PyTorch model as module:function returning an nn.Module.")] = None
-    input_shape: Annotated[Optional[str], typer.Option(
-        "--input-shape", help="With --torch: one sample's shape, e.g. 1,3,224,224.")] = None
+    input_shape: Annotated[Optional[List[str]], typer.Option(
+        "--input-shape", help="NAME=d1,d2,... for an input with dynamic dimensions (repeatable); with --torch or "
+        "a one-input model, d1,d2,... alone.")] = None
     train_data: Annotated[Optional[Path], typer.Option(
         "--train-data", help=".npz with 'x' and 'y' for distillation steps.")] = None
 
@@ -52,12 +53,7 @@ class ModelChoice:
         self.shape()
 
     def shape(self):
-        if not self.input_shape:
-            return None
-        try:
-            return tuple(int(d) for d in self.input_shape.split(","))
-        except ValueError:
-            raise UsageError("--input-shape takes comma-separated integers, e.g. 1,3,224,224") from None
+        return input_shapes.parse(self.input_shape)
 
 
 @dataclass(frozen=True)
