@@ -5,10 +5,8 @@ Pure Python so it runs wherever the agent does, numpy or not.
 
 import math
 
+from ..shared.quantiles import Z95, quantile_ci
 from ..shared.types import MIN_SAMPLES_FOR
-
-# Two-sided 95% normal quantile for the distribution-free median interval.
-Z95 = 1.959964
 
 
 def percentile(ordered, q):
@@ -22,18 +20,9 @@ def percentile(ordered, q):
 
 
 def median_ci(ordered, z=Z95):
-    """Order-statistic 95% confidence interval of the median (no normality assumed).
-
-    Ranks n/2 -/+ z*sqrt(n)/2 of the sorted sample, the binomial interval for the
-    median; None when the sample is too small to bound it.
-    """
-    n = len(ordered)
-    half_width = z * math.sqrt(n) / 2.0
-    low = int(math.floor(n / 2.0 - half_width))
-    high = int(math.ceil(n / 2.0 + half_width))
-    if low < 0 or high > n - 1:
-        return None
-    return [ordered[low], ordered[high]]
+    """Order-statistic 95% confidence interval of the median (no normality assumed);
+    None when the sample is too small to bound it."""
+    return quantile_ci(ordered, 0.5, z)
 
 
 def summarize(samples_ms):

@@ -1,9 +1,13 @@
 """Choosing the variant to install, and saying why every other one lost.
 
 Default objective: among variants that meet every constraint, the lowest latency at
-the device's constrained percentile (p90 unless devices.toml says otherwise); when
-two are within ``TIE_FRACTION`` of each other (inside the measurement noise), the
-smaller file wins and the reason says so. Sizes and memory are MiB.
+the device's constrained percentile (p90 unless devices.toml says otherwise).
+Variants inside the measurement noise of the fastest are a tie: their 95% confidence
+intervals of that percentile (order statistics of the raw samples) overlap, or, without
+samples to bound them, they are within ``TIE_FRACTION``. A tie goes to the smaller
+file, then to the lower accuracy drop (less risk), and the reason says so. A chosen
+latency whose interval is wider than ``NOISY_FRACTION`` of it gets a note asking for
+more runs. Sizes and memory are MiB.
 
 Every constraint is checked as pass, fail or unknown (shared/decision.py states the
 policy). Accuracy drop is measured against the fp32 baseline on the same device in
@@ -13,8 +17,11 @@ itself failed on the device, the drop is unknown.
 """
 
 from ..shared.decision import FAIL, PASS, UNKNOWN, CandidateVerdict, ConstraintCheck, Decision
+from ..shared.quantiles import quantile_ci
 
 TIE_FRACTION = 0.02
+NOISY_FRACTION = 0.10   # a CI half-width beyond 10% of the value: too noisy to rank with confidence
+PERCENTILE_Q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 BASELINE = "fp32"
 THROTTLING = "throttling"
 # Constraints devices.toml can set, with the figure each reads and how it is worded.
@@ -151,8 +158,10 @@ def _candidate(result, percentile, drop):
     latency = m.figure(percentile + "_ms")
     error = "%s: %s" % (m.error.code, m.error.message) if m.error and not m.failed_in_compression else \
         (m.error.message if m.error else None)
+    samples = sorted(m.samples_ms)
+    ci = quantile_ci(samples, PERCENTILE_Q[percentile]) if samples and latency.known else None
     return CandidateVerdict(
-        name=result.name, ok=m.ok, latency_ms=latency.value, samples=m.latency_pass.latency.n if m.latency_pass
+        name=result.name, ok=m.ok, latency_ms=latency.value, latency_ci_ms=ci, samples=m.latency_pass.latency.n if m.latency_pass
         else 0, size_mb=result.size_mb, peak_rss_mb=m.figure("peak_rss_mb").value,
         accuracy=m.figure("accuracy").value, top1_agreement=m.figure("top1_agreement").value,
         accuracy_drop=drop[0], throttled=m.figure("throttled").value, error=error,
@@ -172,19 +181,46 @@ def select(results, constraints, baseline=BASELINE):
         verdicts.append(verdict)
     _pareto(verdicts)
     feasible = sorted((v for v in verdicts if v.feasible and v.latency_ms is not None), key=lambda v: v.latency_ms)
-    chosen = None
+    chosen, tied = None, []
     if feasible:
-        fastest = feasible[0].latency_ms
-        tied = [v for v in feasible if v.latency_ms <= fastest * (1 + TIE_FRACTION)]
-        chosen = min(tied, key=lambda v: (v.size_mb, v.latency_ms))
+        tied = [v for v in feasible if _tie(v, feasible[0])]
+        chosen = min(tied, key=lambda v: (v.size_mb, v.accuracy_drop or 0.0, v.latency_ms))
     for v in verdicts:
-        v.reason = _reason(v, chosen, percentile)
+        v.reason = _reason(v, chosen, percentile, tied)
     return Decision(
         chosen=chosen.name if chosen else None, percentile=percentile,
-        objective="lowest %s latency among feasible variants; within %d%%, the smaller file"
+        objective="lowest %s latency among feasible variants; a tie (overlapping 95%% CIs, or within %d%% "
+                  "without samples) goes to the smaller file, then the lower accuracy drop"
                   % (percentile, round(100 * TIE_FRACTION)),
-        baseline=baseline, constraints=constraints.to_dict(), notes=notes + _unknown_notes(verdicts),
+        baseline=baseline, constraints=constraints.to_dict(),
+        notes=notes + _unknown_notes(verdicts) + _noise_notes(chosen, percentile),
         missing_evidence=_missing_evidence(verdicts), variants=verdicts)
+
+
+def _tie(a, b):
+    """Inside the measurement noise of each other: overlapping CIs, or the 2% band."""
+    if a.latency_ci_ms and b.latency_ci_ms:
+        return a.latency_ci_ms[0] <= b.latency_ci_ms[1] and b.latency_ci_ms[0] <= a.latency_ci_ms[1]
+    low, high = sorted((a.latency_ms, b.latency_ms))
+    return high <= low * (1 + TIE_FRACTION)
+
+
+def _noise(v):
+    if v.latency_ci_ms:
+        return "95%% CI [%.3f, %.3f] ms" % tuple(v.latency_ci_ms)
+    return "no CI (too few raw samples), within %d%%" % round(100 * TIE_FRACTION)
+
+
+def _noise_notes(chosen, percentile):
+    if chosen is None or not chosen.latency_ci_ms:
+        return []
+    low, high = chosen.latency_ci_ms
+    half = (high - low) / 2.0
+    if half <= NOISY_FRACTION * chosen.latency_ms:
+        return []
+    return ["%s %s latency is noisy (95%% CI [%.3f, %.3f] ms, +/-%.0f%%): the ranking may not hold; re-run with "
+            "more runs (--min-runs, --min-time) or on a quieter board" % (
+                chosen.name, percentile, low, high, 100 * half / chosen.latency_ms)]
 
 
 def _missing_evidence(verdicts):
@@ -211,7 +247,7 @@ def _unknown_notes(verdicts):
     return notes
 
 
-def _reason(v, chosen, percentile):
+def _reason(v, chosen, percentile, tied):
     if not v.ok:
         where = "on the device" if v.made else "in compression"
         return "failed %s: %s" % (where, v.error or "unknown error")
@@ -228,11 +264,18 @@ def _reason(v, chosen, percentile):
     if chosen is None:
         return "feasible but not measurable at %s" % percentile
     if v is chosen:
+        if len(tied) > 1:
+            return "chosen: tied for fastest at %s with %s (inside the noise), and the smallest (%.2f MiB)%s" % (
+                percentile, ", ".join(t.name for t in tied if t is not v), v.size_mb, caveat)
         return "chosen: fastest feasible at %s (%.3f ms)%s" % (percentile, v.latency_ms, caveat)
-    if v.latency_ms <= chosen.latency_ms * (1 + TIE_FRACTION):
-        return "tied with %s on %s latency (%.3f vs %.3f ms, within the %d%% noise band) but larger (%.2f vs " \
-               "%.2f MiB)%s" % (chosen.name, percentile, v.latency_ms, chosen.latency_ms,
-                                round(100 * TIE_FRACTION), v.size_mb, chosen.size_mb, caveat)
+    if v in tied:
+        if v.size_mb != chosen.size_mb:
+            why = "larger (%.2f vs %.2f MiB)" % (v.size_mb, chosen.size_mb)
+        else:
+            why = "the same size and a higher accuracy drop (%.2f vs %.2f points)" % (
+                100 * (v.accuracy_drop or 0.0), 100 * (chosen.accuracy_drop or 0.0))
+        return "tied with %s on %s latency (%.3f ms, %s, vs %.3f ms, %s: inside the noise) but %s%s" % (
+            chosen.name, percentile, v.latency_ms, _noise(v), chosen.latency_ms, _noise(chosen), why, caveat)
     return "feasible, but %s %.3f ms is %.0f%% slower than %s (%.3f ms)%s" % (
         percentile, v.latency_ms, 100 * (v.latency_ms / chosen.latency_ms - 1), chosen.name, chosen.latency_ms,
         caveat)

@@ -41,6 +41,7 @@ class CandidateVerdict(Record):
     feasible: bool = False
     pareto: bool = False
     latency_ms: Optional[float] = None
+    latency_ci_ms: Optional[List[float]] = None   # 95% CI of latency_ms, from the raw samples
     samples: int = 0
     size_mb: Optional[float] = None
     peak_rss_mb: Optional[float] = None

@@ -138,3 +138,61 @@ def test_unknown_throttling_passes_with_a_note_unless_evidence_is_required(requi
         assert "require_thermal_evidence" in row.reason
     else:
         assert any("throttling could not be checked" in note for note in decision.notes)
+
+
+def sampled(name, samples, size_mb=1.0, accuracy=0.98):
+    """A variant measured with real raw samples, so the p90 CI comes from them."""
+    from edgeshrink.agent import stats
+
+    result = variant(name, 1.0, size_mb=size_mb, accuracy=accuracy)
+    result.measurement.latency_pass.latency = LatencyStats.from_dict(stats.summarize(samples))
+    result.measurement.latency_pass.samples_ms = list(samples)
+    return result
+
+
+def spread(center, width, n=400, seed=0):
+    import random
+
+    rng = random.Random(seed)
+    return [center * (1 + width * (rng.random() - 0.5)) for _ in range(n)]
+
+
+def test_overlapping_intervals_are_a_tie_decided_by_size_even_beyond_two_percent():
+    # 3% apart, but each spread +/-15% over 60 runs: the p90 intervals overlap, so it is noise.
+    decision = select([sampled("fast-big", spread(10.0, 0.3, n=60), size_mb=6),
+                       sampled("slow-small", spread(10.3, 0.3, n=60, seed=1), size_mb=2)], Constraints())
+    rows = by_name(decision)
+    assert rows["fast-big"].latency_ci_ms and rows["slow-small"].latency_ci_ms
+    assert decision.chosen == "slow-small"
+    assert rows["slow-small"].reason.startswith("chosen: tied for fastest at p90 with fast-big")
+    assert "inside the noise) but larger (6.00 vs 2.00 MiB)" in rows["fast-big"].reason
+    assert "95% CI [" in rows["fast-big"].reason
+
+
+def test_separated_intervals_rank_even_within_two_percent():
+    # 1% apart with almost no spread: a real difference, not a tie.
+    decision = select([sampled("fast-big", spread(10.0, 0.001), size_mb=6),
+                       sampled("slow-small", spread(10.1, 0.001, seed=1), size_mb=2)], Constraints())
+    assert decision.chosen == "fast-big"
+    assert by_name(decision)["slow-small"].reason.startswith("feasible, but p90")
+
+
+def test_a_tie_of_equal_size_goes_to_the_lower_accuracy_drop():
+    decision = select([sampled("fp32", spread(10.0, 0.3, n=60)),
+                       sampled("risky", spread(10.0, 0.3, n=60, seed=2), accuracy=0.9),
+                       sampled("safe", spread(10.1, 0.3, n=60, seed=3), accuracy=0.98)], Constraints())
+    rows = by_name(decision)
+    assert decision.chosen in ("fp32", "safe")
+    assert "higher accuracy drop" in rows["risky"].reason
+
+
+def test_a_noisy_winner_gets_a_note_asking_for_more_runs():
+    import random
+
+    rng = random.Random(0)
+    heavy_tail = [10.0 * rng.lognormvariate(0, 1) for _ in range(100)]
+    decision = select([sampled("only", heavy_tail)], Constraints())
+    assert decision.chosen == "only"
+    assert any("latency is noisy" in note and "--min-runs" in note for note in decision.notes)
+    quiet = select([sampled("only", spread(10.0, 0.01))], Constraints())
+    assert not any("noisy" in note for note in quiet.notes)
