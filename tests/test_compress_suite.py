@@ -14,6 +14,7 @@ from edgeshrink.host.compress import recipe, torch_steps, variants
 from edgeshrink.host.compress import options as opts
 from edgeshrink.host.compress.torch_source import TorchSource, from_demo, state_hash
 from edgeshrink.host.demo.model import MobileNetDemo
+from edgeshrink.host.lab.models import multi_input_model
 from edgeshrink.shared.errors import UsageError
 
 from .conftest import run_cli
@@ -269,29 +270,6 @@ def test_module_steps_on_an_onnx_only_model_are_refused(tmp_path, tiny_model):
     spec = variants.VariantSpec.chain("p", [{"step": "prune"}])
     with pytest.raises(UsageError, match="--torch module:function"):
         variants.make_variants(tiny_model, data, [spec], cache_dir=tmp_path / "c")
-
-
-def multi_input_model(path):
-    """tokens (int64, dynamic batch and length) -> embedding mean, plus float features."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.RandomState(0)
-    nodes = [helper.make_node("Gather", ["table", "tokens"], ["embedded"]),
-             helper.make_node("ReduceMean", ["embedded", "axes"], ["pooled"], keepdims=0),
-             helper.make_node("Add", ["pooled", "features"], ["mixed"]),
-             helper.make_node("MatMul", ["mixed", "w"], ["scores"])]
-    graph = helper.make_graph(
-        nodes, "multi",
-        [helper.make_tensor_value_info("tokens", TensorProto.INT64, ["batch", "length"]),
-         helper.make_tensor_value_info("features", TensorProto.FLOAT, ["batch", 16])],
-        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["batch", 5])],
-        [numpy_helper.from_array(rng.randn(8, 16).astype(np.float32), "table"),
-         numpy_helper.from_array(np.array([1], dtype=np.int64), "axes"),
-         numpy_helper.from_array(rng.randn(16, 5).astype(np.float32), "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def test_compress_a_third_party_model_with_several_inputs(tmp_path, host_env):

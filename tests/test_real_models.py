@@ -7,7 +7,7 @@ import os
 from edgeshrink.host import dataset, deploy, inventory, modelinfo
 from edgeshrink.host.compress import options as opts
 from edgeshrink.host.compress import registry, variants
-from edgeshrink.host.lab.models import tiny_convnet
+from edgeshrink.host.lab.models import dynamic_size_convnet, tiny_convnet
 from edgeshrink.host.runs import Run
 
 from .conftest import FAST, cli
@@ -163,26 +163,6 @@ def test_an_external_data_model_is_read_whole_and_deploys_as_one_file(tmp_path, 
     assert fp32.manifest["lineage"][0]["details"]["step"] == "external-data"
     assert fp32.manifest["size_bytes"] > 30000   # the weights travel inside the one file pushed
     assert fp32.measurement.figure("cosine_mean").value > 0.9999
-
-
-def dynamic_size_convnet(path):
-    """Conv 5x5 without padding on an input of dynamic batch, height and width: run at
-    1x1 (what a spec-made input would be), it fails; it needs a real size."""
-    import numpy as np
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
-
-    rng = np.random.RandomState(0)
-    graph = helper.make_graph(
-        [helper.make_node("Conv", ["x", "w"], ["c"]), helper.make_node("Relu", ["c"], ["r"]),
-         helper.make_node("GlobalAveragePool", ["r"], ["p"]), helper.make_node("Flatten", ["p"], ["y"])],
-        "dynamic", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3, "height", "width"])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 8])],
-        [numpy_helper.from_array(rng.standard_normal((8, 3, 5, 5)).astype(np.float32), "w")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.save(model, str(path))
-    return path
 
 
 def test_dynamic_height_and_width_need_a_shape_and_the_health_check_uses_it(tmp_path, host_env):
