@@ -51,7 +51,3 @@ class DeviceFacts(Record):
         facts.runtimes = {name: probe if isinstance(probe, RuntimeProbe) else RuntimeProbe.from_dict(probe)
                           for name, probe in (facts.runtimes or {}).items()}
         return facts
-
-    @property
-    def description(self):
-        return self.board or self.cpu_model or self.machine or "unknown board"

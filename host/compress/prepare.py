@@ -7,7 +7,7 @@ lineage starts with them):
   pruners look for weights;
 - an opset older than ``QDQ_PER_CHANNEL_OPSET`` is upgraded (per-channel QDQ needs
   it); when the upgrade fails the model keeps its opset, and the quantizing steps
-  fall back to per-tensor with a note (``per_channel_possible``);
+  fall back to per-tensor with a note (``quantization.per_channel_for``);
 - shapes are inferred, so later steps and the multiply-add count see them;
 - a model that is already quantized is detected: quantizing it again (or casting its
   int8 graph to fp16) is refused for each such variant, with the reason;
@@ -42,10 +42,6 @@ class PreparedModel:
     @property
     def quantized(self):
         return bool(self.quantized_ops)
-
-    @property
-    def per_channel_possible(self):
-        return self.opset >= QDQ_PER_CHANNEL_OPSET
 
     def refuses(self, techniques):
         """Why a variant with these steps cannot be made from this model, or None."""
