@@ -17,14 +17,17 @@ import os
 import sys
 import time
 
-from ..shared import conventions, protocol
+from ..shared import protocol
 from ..shared.errors import EdgeshrinkError, ModelError
-from ..shared.fidelity import compare
+from ..shared.evaluation import EvaluationFile
+from ..shared.fidelity import compare_outputs
 from ..shared.measurement import Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, round_samples
 from ..shared.types import BenchSettings
 from . import backends, stats
 
 PROGRESS_INTERVAL_S = 0.5
+# Outputs returned for a host-side (custom) metric must fit well inside one frame.
+RETURNED_OUTPUTS_CAP = 2 * 1024 * 1024
 
 
 def _proc_status_kb(key):
@@ -51,27 +54,6 @@ def peak_rss_mb():
     return round(kb / 1024.0, 2)
 
 
-class Data:
-    """The evaluation file (keys in shared/conventions.py): one probe sample per input,
-    every evaluation sample per input, the original model's first output on them, and
-    optional labels.
-
-    np.load on an .npz reads a key only when asked, so the memory pass touches just
-    the probe sample.
-    """
-
-    def __init__(self, path):
-        import numpy as np
-
-        self._npz = np.load(path, allow_pickle=False) if path else None
-
-    def has(self, key):
-        return self._npz is not None and key in self._npz.files
-
-    def get(self, key):
-        return self._npz[key]
-
-
 def feeds_from_spec(specs):
     """Deterministic inputs shaped like the model's, for runs with no data."""
     import numpy as np
@@ -91,10 +73,7 @@ def feeds_from_spec(specs):
 
 
 def probe_feeds(data, specs):
-    keys = {s["name"]: conventions.probe_key(s["name"]) for s in specs}
-    if not all(data.has(key) for key in keys.values()):
-        return feeds_from_spec(specs)
-    return {s["name"]: data.get(keys[s["name"]]).astype(s["dtype"]) for s in specs}
+    return data.probe(specs) or feeds_from_spec(specs)
 
 
 class Child:
@@ -138,7 +117,7 @@ class Child:
     def memory_pass(self, settings):
         # Said before the silent part: the host can tell a long memory pass from a hang.
         self.progress("memory", runs=max(1, settings.warmup_runs))
-        data = Data(self.job.get("data_path"))
+        data = EvaluationFile(self.job.get("data_path"))
         # Import the runtime first: its own footprint belongs to the baseline, not the model.
         backends.get(self.job.get("runtime", "onnxruntime")).preload()
         baseline = rss_mb()
@@ -152,7 +131,7 @@ class Child:
                           model_peak_delta_mb=round(peak - baseline, 2), runtime_settings=runner.settings)
 
     def latency_pass(self, settings):
-        data = Data(self.job.get("data_path"))
+        data = EvaluationFile(self.job.get("data_path"))
         self.progress("load")
         runner, load_ms = self.load(settings)
         specs = runner.input_specs()
@@ -170,11 +149,12 @@ class Child:
         warmup_ms = (time.perf_counter() - start) * 1000.0
 
         samples, stop_reason = self.timed_runs(run, feeds, settings)
+        fidelity, returned = self.fidelity_pass(runner, data, specs, settings)
         return LatencyPass(load_ms=load_ms, first_inference_ms=first_ms, warmup_runs=settings.warmup_runs,
                            warmup_total_ms=warmup_ms, stop_reason=stop_reason,
                            latency=LatencyStats.from_dict(stats.summarize(samples)),
                            samples_ms=round_samples(samples), runtime_settings=runner.settings,
-                           input_specs=specs, fidelity=self.fidelity_pass(run, data, specs, settings))
+                           input_specs=specs, fidelity=fidelity, returned_outputs=returned)
 
     def timed_runs(self, run, feeds, settings):
         """Run until a count and a time floor are both met, or a ceiling is hit."""
@@ -206,36 +186,67 @@ class Child:
                       max_time_s=settings.max_time_s)
         return samples, reason
 
-    def fidelity_pass(self, run, data, specs, settings):
+    def fidelity_pass(self, runner, data, specs, settings):
+        """Every output of every evaluation sample against the original's, each output
+        judged by its task metric; outputs a host-side metric needs are sent back."""
         import numpy as np
 
-        names = [s["name"] for s in specs]
-        if not data.has(conventions.REFERENCE_KEY) or not all(data.has(conventions.input_key(n)) for n in names):
-            return Fidelity(measured=False, reason="no evaluation data was sent")
-        inputs = {s["name"]: data.get(conventions.input_key(s["name"])).astype(s["dtype"]) for s in specs}
-        count = len(next(iter(inputs.values())))
+        samples, references = data.samples(specs), data.references()
+        if samples is None or not references:
+            return Fidelity(measured=False, reason="no evaluation data was sent"), None
+        count = samples.count
         if settings.fidelity_samples:
             count = min(count, settings.fidelity_samples)
         self.progress("fidelity", total=count)
-        outputs = []
+        names = runner.output_names()
+        per_output = {name: [] for name in names}
         for i in range(count):
-            outputs.append(np.asarray(run({n: inputs[n][i:i + 1] for n in names})[0]))
-        labels = data.get(conventions.LABELS_KEY)[:count] if data.has(conventions.LABELS_KEY) else None
-        return compare(np.concatenate(outputs), data.get(conventions.REFERENCE_KEY)[:count], labels)
+            for name, value in zip(names, runner.run(samples.feeds(i))):
+                per_output[name].append(np.asarray(value))
+        outputs = {name: np.stack(values) for name, values in per_output.items()}
+        references = {name: ref[:count] for name, ref in references.items()}
+        metric_specs = data.metric_specs()
+        labels = data.labels()
+        fidelity = compare_outputs(outputs, references, metric_specs, None if labels is None else labels[:count])
+        custom = [s.output for s in metric_specs if s.kind == "custom" and s.output in outputs]
+        return fidelity, self.returned_outputs(fidelity, {n: outputs[n] for n in custom})
+
+    @staticmethod
+    def returned_outputs(fidelity, outputs):
+        """The outputs a host-side metric needs, as base64 of an .npz; None when none
+        does or they are too large (the metric then says so)."""
+        if not outputs:
+            return None
+        import base64
+        import io
+
+        import numpy as np
+
+        buffer = io.BytesIO()
+        np.savez_compressed(buffer, **outputs)
+        encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
+        if len(encoded) <= RETURNED_OUTPUTS_CAP:
+            return encoded
+        for name in outputs:
+            fidelity.output(name).reason = ("its outputs on the evaluation samples are %.1f MiB, over the %d MiB "
+                                            "that can travel back for a host-side metric (lower "
+                                            "bench.fidelity_samples)" % (len(encoded) / 2.0 ** 20,
+                                                                         RETURNED_OUTPUTS_CAP // 2 ** 20))
+        return None
 
     def check_pass(self, settings):
         import numpy as np
 
         runner, load_ms = self.load(settings)
         specs = runner.input_specs()
-        data = Data(self.job.get("data_path"))
-        real = bool(specs) and all(data.has(conventions.probe_key(spec["name"])) for spec in specs)
-        outputs = runner.run(probe_feeds(data, specs))
+        data = EvaluationFile(self.job.get("data_path"))
+        real_feeds = data.probe(specs)
+        outputs = runner.run(real_feeds or feeds_from_spec(specs))
         finite = all(np.isfinite(np.asarray(o, dtype=np.float64)).all()
                      for o in outputs if np.asarray(o).dtype.kind in "fc")
         if not finite:
             raise ModelError("the model ran but produced non-finite outputs")
-        return HealthCheck(ok=True, load_ms=load_ms, outputs=len(outputs), real_sample=real)
+        return HealthCheck(ok=True, load_ms=load_ms, outputs=len(outputs), real_sample=real_feeds is not None)
 
 
 def child_main():

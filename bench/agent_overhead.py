@@ -48,13 +48,15 @@ def main():
     from edgeshrink.host.connectors.local import LocalConnector
     from edgeshrink.host.session import AgentSession
     from edgeshrink.host import push
-    from edgeshrink.shared.conventions import EventKind, Op, probe_key
+    from edgeshrink.shared.conventions import EventKind, Op
+    from edgeshrink.shared.evaluation import PROBE_PREFIX
     from edgeshrink.shared.measurement import VariantMeasurement
     from edgeshrink.shared.types import BenchSettings
 
     source, variants = demo_variants()
     chosen = [v for v in variants if v.name in ("fp32", "int8-static")]
-    eval_path, eval_sha = dataset.evaluation_file(source.path, source.dataset, paths.cache_dir() / "data")
+    eval_path, eval_sha = dataset.evaluation_file(source.dataset, source.references, source.metrics,
+                                                 paths.cache_dir() / "data")
     settings = BenchSettings(threads=args.threads, warmup_runs=50, min_runs=args.runs, max_runs=args.runs,
                              min_time_s=0.0, max_time_s=600.0, fidelity_samples=1)
     device = local_device(threads=args.threads)
@@ -75,7 +77,7 @@ def main():
                 agent_medians.append(measured[0].figure("p50_ms").value)
                 out = subprocess.run([sys.executable, "-c", BARE_LOOP, str(variant.path), str(args.threads),
                                       str(args.runs), "50", str(eval_path),
-                                      probe_key(next(iter(source.dataset.inputs)))],
+                                      PROBE_PREFIX + next(iter(source.dataset.inputs))],
                                      capture_output=True, text=True, check=True)
                 bare_medians.append(json.loads(out.stdout))
             a, b = median(agent_medians), median(bare_medians)

@@ -1,8 +1,20 @@
 """Calibration and evaluation data for a model, and the evaluation file sent to boards.
 
-Sources, in order of preference: the demo's held-out digits; a user's ``.npz`` whose
-keys are the model's input names (optional ``labels``, optional ``calib__<input>``);
-or, with a warning, synthetic inputs generated from the model's input spec.
+Sources, in order of preference: the demo's held-out digits; a user's ``.npz``; or,
+with a warning, synthetic inputs generated from the model's input spec.
+
+The ``.npz`` a user gives (README, "Your data"), keys per model input:
+
+- ``<input>``: the samples, stacked on axis 0, or on the axis ``axis__<input>`` names
+  (a recurrent state shaped (layers, samples, hidden) has ``axis__state = 1``); each
+  sample is fed as a batch of one at that axis;
+- ``once__<input>``: instead, one value fed unchanged with every sample (a sample
+  rate, an initial state);
+- ``calib__<input>``: optional calibration samples, stacked like ``<input>``;
+- ``labels``: optional, one per sample, for the first classification output.
+
+Inside a Dataset every batched array is sample-first (``inputs[name][i]`` is sample
+i with its batch axis removed) and ``axes`` says where the batch axis goes back.
 
 Calibration and evaluation never share samples: a model calibrated on the very rows
 it is then scored on looks better than it is. Where only one set exists it is split,
@@ -10,7 +22,6 @@ and every Dataset records which rows calibrated and which evaluated (``DataSplit
 which each variant's manifest keeps.
 """
 
-import io
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -18,8 +29,9 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 
-from ..shared import conventions
+from ..shared import evaluation
 from ..shared.errors import ModelError
+from ..shared.evaluation import Samples
 from . import cas
 
 SYNTHETIC_SAMPLES = 64
@@ -72,13 +84,15 @@ class DataSplit:
 
 @dataclass
 class Dataset:
-    inputs: Dict[str, np.ndarray]         # evaluation inputs, (N, ...) per model input
-    calibration: Dict[str, np.ndarray]    # calibration inputs, (M, ...) per model input
+    inputs: Dict[str, np.ndarray]         # evaluation inputs, (N, ...) per batched model input
+    calibration: Dict[str, np.ndarray]    # calibration inputs, (M, ...) per batched model input
     labels: Optional[np.ndarray] = None
     source: str = "synthetic"
     warnings: list = field(default_factory=list)
     # None only for a Dataset assembled by its caller, whose split this module cannot know.
     split: Optional[DataSplit] = None
+    axes: Dict[str, int] = field(default_factory=dict)           # sample axis when not 0
+    constants: Dict[str, np.ndarray] = field(default_factory=dict)  # inputs given once
 
     @property
     def synthetic(self):
@@ -87,6 +101,21 @@ class Dataset:
     @property
     def count(self):
         return len(next(iter(self.inputs.values())))
+
+    def samples(self):
+        """Feeds of evaluation sample i: ``samples().feeds(i)``."""
+        return Samples(np, self.inputs, self._axes(), self.constants)
+
+    def calibration_samples(self):
+        return Samples(np, self.calibration, self._axes(), self.constants)
+
+    def _axes(self):
+        return {name: self.axes.get(name, 0) for name in self.inputs}
+
+    def feed_shapes(self):
+        """The exact shape each input is fed at: what the measurement runs."""
+        feeds = self.samples().feeds(0)
+        return {name: list(value.shape) for name, value in feeds.items()}
 
 
 def from_demo(demo):
@@ -129,38 +158,122 @@ def synthetic(specs, samples=SYNTHETIC_SAMPLES, seed=0):
                              "accuracy is not measured (pass --data file.npz)"])
 
 
-def from_npz(path, specs):
+PREFIXES = ("calib__", "axis__", "once__")
+FORMAT_HINT = ("save one array per input name, samples stacked on axis 0 (or on axis__<input>), "
+               "or once__<input> for a value fed with every sample (README, \"Your data\")")
+
+
+def _read_npz(path):
     path = Path(path)
     if not path.is_file():
         raise ModelError("data file not found: %s" % path)
     try:
         with np.load(path, allow_pickle=False) as data:
-            arrays = {key: data[key] for key in data.files}
+            return {key: data[key] for key in data.files}
     except Exception as exc:
-        raise ModelError("%s is not a readable .npz file: %s" % (path, exc))
-    missing = [s.name for s in specs if s.name not in arrays]
-    if missing:
-        raise ModelError("%s lacks arrays for model inputs %s" % (path, ", ".join(missing)),
-                         "save one array per input name, shaped (samples, ...)")
-    inputs = {s.name: arrays[s.name].astype(s.dtype) for s in specs}
+        raise ModelError("%s is not a readable .npz file: %s" % (path, str(exc).splitlines()[0] if str(exc) else
+                                                                   type(exc).__name__))
+
+
+def _sample_axis(path, arrays, spec):
+    key = "axis__" + spec.name
+    if key not in arrays:
+        return 0
+    value = arrays[key]
+    if value.shape != () or value.dtype.kind not in "iu":
+        raise ModelError("%s: %s must be one whole number (the axis the samples are stacked on)" % (path, key),
+                         FORMAT_HINT)
+    axis, rank = int(value), arrays[spec.name].ndim
+    if not 0 <= axis < rank:
+        raise ModelError("%s: %s = %d, but '%s' has %d dimensions" % (path, key, axis, spec.name, rank),
+                         FORMAT_HINT)
+    return axis
+
+
+def _check_fits(path, spec, feed_shape, what):
+    """The feed of one sample must have the model's rank and its fixed dimensions."""
+    if not spec.shape:
+        return
+    if len(feed_shape) != len(spec.shape):
+        raise ModelError("%s: %s for input '%s' gives tensors of shape %s; the model takes %d dimensions %s"
+                         % (path, what, spec.name, list(feed_shape), len(spec.shape), list(spec.shape)),
+                         FORMAT_HINT)
+    for axis, (want, got) in enumerate(zip(spec.shape, feed_shape)):
+        if isinstance(want, int) and want > 0 and want != got:
+            raise ModelError("%s: %s for input '%s' gives dimension %d = %d; the model fixes it at %d"
+                             % (path, what, spec.name, axis, got, want), FORMAT_HINT)
+
+
+def _cast(path, arrays, key, dtype):
+    """The array at ``key`` as the model's dtype; text or other non-numbers are refused."""
+    array = arrays[key]
+    if array.dtype.kind not in "biuf":
+        raise ModelError("%s: '%s' holds %s values; the model takes %s" % (path, key, array.dtype, dtype),
+                         FORMAT_HINT)
+    return array.astype(dtype)
+
+
+def _batched(path, arrays, spec, key, axis):
+    """A sample-first copy of the array at ``key`` stacked on ``axis``, checked against the model."""
+    array = _cast(path, arrays, key, spec.dtype)
+    if array.ndim <= axis:
+        raise ModelError("%s: '%s' has %d dimensions; its samples are on axis %d" % (path, key, array.ndim, axis),
+                         FORMAT_HINT)
+    feed_shape = list(array.shape)
+    feed_shape[axis] = 1
+    _check_fits(path, spec, feed_shape, "'%s' (one sample, axis %d)" % (key, axis))
+    return np.moveaxis(array, axis, 0)
+
+
+def from_npz(path, specs):
+    arrays = _read_npz(path)
+    path = Path(path)
+    names = {s.name for s in specs}
+    strays = sorted(k for k in arrays if k.startswith(PREFIXES) and k.split("__", 1)[1] not in names)
+    if strays:
+        raise ModelError("%s has %s for inputs the model does not have (its inputs: %s)"
+                         % (path, ", ".join(strays), ", ".join(s.name for s in specs)), FORMAT_HINT)
+    constants, batched = {}, []
+    for spec in specs:
+        once = "once__" + spec.name
+        if once in arrays:
+            if spec.name in arrays or "axis__" + spec.name in arrays:
+                raise ModelError("%s gives input '%s' both per sample and as %s" % (path, spec.name, once),
+                                 "keep one of them")
+            constants[spec.name] = _cast(path, arrays, once, spec.dtype)
+            _check_fits(path, spec, constants[spec.name].shape, "'%s'" % once)
+        elif spec.name in arrays:
+            batched.append(spec)
+        else:
+            raise ModelError("%s lacks input '%s'" % (path, spec.name), FORMAT_HINT)
+    if not batched:
+        raise ModelError("%s gives every input once: no input varies between samples" % path,
+                         "stack the samples of at least one input")
+    axes = {s.name: _sample_axis(path, arrays, s) for s in batched}
+    inputs = {s.name: _batched(path, arrays, s, s.name, axes[s.name]) for s in batched}
     total = _sample_count(path, inputs, "input")
     labels = arrays.get("labels")
-    if labels is not None and len(labels) != total:
-        raise ModelError("%s: 'labels' has %d rows but the inputs have %d samples" % (path, len(labels), total),
-                         "save one label per sample")
-    given = [s.name for s in specs if "calib__" + s.name in arrays]
-    if given and len(given) != len(specs):
+    if labels is not None and (labels.ndim == 0 or len(labels) != total):
+        raise ModelError("%s: 'labels' has %d rows but the inputs have %d samples"
+                         % (path, len(labels) if labels.ndim else 0, total), "save one label per sample")
+    given = [s.name for s in batched if "calib__" + s.name in arrays]
+    if given and len(given) != len(batched):
         raise ModelError("%s has calib__ arrays for %s but not for %s"
-                         % (path, ", ".join(given), ", ".join(s.name for s in specs if s.name not in given)),
-                         "give calib__<input> for every model input, or none to split the samples")
+                         % (path, ", ".join(given), ", ".join(s.name for s in batched if s.name not in given)),
+                         "give calib__<input> for every batched model input, or none to split the samples")
+    sample_axes = {n: a for n, a in axes.items() if a}
     if not given:
-        return _split_one_set(path, inputs, labels, total)
-    calibration = {s.name: arrays["calib__" + s.name].astype(s.dtype) for s in specs}
-    names = tuple(inputs)
-    split = DataSplit(str(path), SplitMethod.CALIB_ARRAYS,
-                      SampleRows(tuple("calib__" + n for n in names), 0, _sample_count(path, calibration, "calib__")),
-                      SampleRows(names, 0, total))
-    return Dataset(inputs=inputs, calibration=calibration, labels=labels, source=str(path), split=split)
+        dataset = _split_one_set(path, inputs, labels, total)
+    else:
+        calibration = {s.name: _batched(path, arrays, s, "calib__" + s.name, axes[s.name]) for s in batched}
+        keys = tuple(inputs)
+        split = DataSplit(str(path), SplitMethod.CALIB_ARRAYS,
+                          SampleRows(tuple("calib__" + n for n in keys), 0,
+                                     _sample_count(path, calibration, "calib__")),
+                          SampleRows(keys, 0, total))
+        dataset = Dataset(inputs=inputs, calibration=calibration, labels=labels, source=str(path), split=split)
+    dataset.axes, dataset.constants = sample_axes, constants
+    return dataset
 
 
 def _sample_count(path, arrays, kind):
@@ -189,45 +302,43 @@ def _split_one_set(path, inputs, labels, total):
                              % (path, evaluating, total - 1, evaluating - 1)])
 
 
-def run_model(model_path, dataset, count=None):
-    """A model's first output on the first ``count`` evaluation samples (all by default),
-    one sample at a time with onnxruntime on the CPU; None when the model's inputs are
-    not the dataset's."""
+def model_outputs(model_path, dataset, count=None):
+    """Every output of a model on the first ``count`` evaluation samples (all by default),
+    one sample at a time with onnxruntime on the CPU, stacked per sample:
+    ``{output: (count, *output_shape)}``; None when the model's inputs are not the dataset's."""
     import onnxruntime
 
     try:
         session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError("onnxruntime cannot load %s: %s" % (model_path, str(exc).splitlines()[0]))
-    names = [i.name for i in session.get_inputs()]
-    if any(n not in dataset.inputs for n in names):
+    samples = dataset.samples()
+    wanted = {i.name for i in session.get_inputs()}
+    if wanted != set(samples.arrays) | set(samples.constants):
         return None
-    count = dataset.count if count is None else count
-    return np.concatenate([session.run(None, {n: dataset.inputs[n][i:i + 1] for n in names})[0]
-                           for i in range(count)])
+    names = [o.name for o in session.get_outputs()]
+    collected = {name: [] for name in names}
+    for i in range(dataset.count if count is None else count):
+        for name, value in zip(names, session.run(None, samples.feeds(i))):
+            collected[name].append(np.asarray(value))
+    return {name: np.stack(values) for name, values in collected.items()}
 
 
-def reference_outputs(model_path, dataset):
-    """The original model's first output on every evaluation sample."""
-    return run_model(model_path, dataset)
+def run_model(model_path, dataset, count=None):
+    """The model's first output on the evaluation samples, the samples' runs concatenated
+    on axis 0 (each run's batch of one); None when the inputs are not the dataset's."""
+    outputs = model_outputs(model_path, dataset, count)
+    if outputs is None:
+        return None
+    return np.concatenate(list(next(iter(outputs.values()))))
 
 
-def evaluation_file(model_path, dataset, folder):
-    """Write the file the agent measures fidelity with; returns its path (named by hash).
-
-    Keys (shared/conventions.py): every sample per input, one probe sample per input
-    (for timing and the memory pass), the reference outputs, and labels when known.
-    """
-    arrays = {}
-    for name, values in dataset.inputs.items():
-        arrays[conventions.input_key(name)] = values
-        arrays[conventions.probe_key(name)] = values[:1]
-    arrays[conventions.REFERENCE_KEY] = reference_outputs(model_path, dataset)
-    if dataset.labels is not None:
-        arrays[conventions.LABELS_KEY] = np.asarray(dataset.labels)
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return cas.store_bytes(folder, buffer.getvalue(), ".npz")
+def evaluation_file(dataset, references, metric_specs, folder):
+    """Write the file the agent measures with (shared/evaluation.py); returns its path
+    (named by hash). ``references`` are the original model's outputs on every sample."""
+    blob = evaluation.write(dataset.inputs, dataset.axes, dataset.constants, references, metric_specs,
+                            dataset.labels)
+    return cas.store_bytes(folder, blob, ".npz")
 
 
 def load_for(specs, data_path=None, demo=None):

@@ -8,18 +8,20 @@ store, so bad input changes nothing. Progress goes to an ``on_event`` callback
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Callable, Dict, List, Optional
 
 from ..shared.conventions import EventKind, Op
 from ..shared.decision import InstallOutcome
 from ..shared.device_facts import DeviceFacts
 from ..shared.errors import ConstraintError, ProtocolError, RemoteError, UsageError
 from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
-from . import agent_bundle, dataset as datasets, input_shapes, modelinfo, paths, push
+from ..shared.types import BenchSettings
+from ..shared.task_metrics import MetricSpec
+from . import agent_bundle, dataset as datasets, input_shapes, metrics as task_metrics, modelinfo, paths, push
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
-from .select import select
+from .select import select, too_noisy_to_decide
 from .session import AgentSession
 from .store import ResultsStore
 
@@ -51,15 +53,36 @@ class ModelSource:
     # () -> TorchSource, when module-level steps are possible; called only when a variant
     # needs it, so ONNX-only work never imports torch.
     torch_loader: Optional[Callable] = None
+    # The original model's outputs on every evaluation sample, and each output's metric.
+    references: Dict = None
+    metrics: List[MetricSpec] = None
+
+    def judged(self, given=None):
+        """This source with its reference outputs computed and a metric for every output."""
+        self.references = datasets.model_outputs(self.path, self.dataset)
+        if self.references is None:
+            raise UsageError("the data's inputs (%s) are not the model's" % ", ".join(
+                list(self.dataset.inputs) + list(self.dataset.constants)))
+        self.metrics = task_metrics.resolve(self.references, given or {})
+        return self
 
 
 def resolve_model(model_path=None, data_path=None, log=_quiet, torch_factory=None, input_shape=None,
-                  train_data=None):
-    """The model to compress (the bundled demo when none is given) and its data.
+                  train_data=None, metrics=None):
+    """The model to compress (the bundled demo when none is given), its data, and the
+    metric each output is judged by (``metrics``: the user's, from host/metrics.parse).
 
     ``torch_factory`` (``module:function``) gives a PyTorch model instead: it is
     exported once to ONNX as the baseline, and module-level steps can apply to it.
     """
+    source = _resolve_source(model_path, data_path, log, torch_factory, input_shape, train_data)
+    source.judged(metrics)
+    for spec in source.metrics:
+        log("metric: output '%s': %s, %s" % (spec.output, spec.describe(), spec.chosen_by or "given"))
+    return source
+
+
+def _resolve_source(model_path, data_path, log, torch_factory, input_shape, train_data):
     shapes = input_shape or input_shapes.InputShapes()
     if torch_factory is not None:
         return _resolve_torch(torch_factory, _torch_shape(shapes), data_path, train_data, log)
@@ -152,7 +175,9 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
     """Push what the device lacks, have the agent measure every variant; no storing."""
     device = session.device
     require_runtime(session)
-    eval_path, eval_sha = datasets.evaluation_file(source.path, source.dataset,
+    if source.metrics is None:
+        source.judged()   # a source assembled by its caller: judge every output by its default
+    eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
                                                    paths.cache_dir() / "data")
     made = [v for v in variants if v.ok]   # a variant that could not be made has nothing to measure
     files = {v.sha256: v.path for v in made}
@@ -166,10 +191,20 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
               constraints=device.constraints.to_dict(), facts=DeviceFacts.from_dict(session.hello.facts),
               push=dict(summary.to_dict(), agent_sent=session.agent_bytes_sent), evaluation_blob=eval_sha)
     measured = {}
+    _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_event, measured)
+    run.variants = [VariantResult(v.name, v.manifest, measured[v.name] if v.ok else _not_made(v)) for v in variants]
+    run.finished_at = time.time()
+    return run
+
+
+def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_event, measured):
+    """Have the agent measure ``made`` (already pushed) into ``measured`` by name."""
+    device = session.device
 
     def relay(kind, data):
         if kind == EventKind.MEASUREMENT:
-            measurement = _measurement(device.name, data)
+            measurement = task_metrics.apply_custom(_measurement(device.name, data), source.metrics,
+                                                    source.references)
             measured[measurement.variant] = measurement
         on_event(device.name, kind, data)
 
@@ -180,9 +215,53 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
     missing = [v.name for v in made if v.name not in measured]
     if missing:
         raise ProtocolError("device '%s': the agent finished without measuring %s" % (device.name, ", ".join(missing)))
-    run.variants = [VariantResult(v.name, v.manifest, measured[v.name] if v.ok else _not_made(v)) for v in variants]
+
+
+MORE_SAMPLES_FACTOR = 4
+
+
+def _more_samples(settings):
+    """The settings of a second, longer pass: more runs and time, within the time limit;
+    None when the limits leave no room for more."""
+    wider = BenchSettings.from_dict(dict(
+        settings.to_dict(), min_runs=min(settings.max_runs, settings.min_runs * MORE_SAMPLES_FACTOR),
+        min_time_s=min(settings.max_time_s, max(settings.min_time_s, 0.25) * MORE_SAMPLES_FACTOR)))
+    if (wider.min_runs, wider.min_time_s) == (settings.min_runs, settings.min_time_s):
+        return None
+    return wider
+
+
+def measure_until_decided(session, source, variants, settings, constraints, on_event=_quiet, lock_timeout_s=600.0):
+    """Measure and decide; when the winner's latency interval is too wide to rank on,
+    measure the winner and its overlapping rivals once more with more samples (within
+    max_time_s) and decide on those. The decision says what was re-measured and why."""
+    run = measure(session, source, variants, settings, on_event, lock_timeout_s)
+    decision = select(run.variants, constraints)
+    again = too_noisy_to_decide(decision)
+    wider = _more_samples(settings) if again else None
+    if wider is None:
+        if again:
+            decision.notes.append("no more samples were taken: min_runs and min_time_s already equal max_runs "
+                                  "and max_time_s (raise those limits to let edgeshrink take more)")
+        return run, decision
+    chosen_before = decision.variant(decision.chosen)
+    on_event(session.device.name, "log", {"message": "%s latency too noisy to decide (95%% CI %s ms): measuring %s "
+                                          "again with >= %d runs and >= %.2f s" % (
+                                              decision.chosen, chosen_before.latency_ci_ms, ", ".join(again),
+                                              wider.min_runs, wider.min_time_s)})
+    measured = {}
+    _bench_call(session, source, [v for v in variants if v.name in again], run.evaluation_blob, wider,
+                lock_timeout_s, on_event, measured)
+    for result in run.variants:
+        if result.name in measured:
+            result.measurement = measured[result.name]
     run.finished_at = time.time()
-    return run
+    decision = select(run.variants, constraints)
+    decision.notes.append("re-measured %s with >= %d runs and >= %.2f s each: the first pass's %s interval "
+                          "[%.3f, %.3f] ms was too wide to decide" % (
+                              ", ".join(again), wider.min_runs, wider.min_time_s, chosen_before.name,
+                              chosen_before.latency_ci_ms[0], chosen_before.latency_ci_ms[1]))
+    return run, decision
 
 
 def _not_made(variant):
@@ -225,8 +304,8 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
     with open_session(device, options) as session:
         on_event(device.name, "connected", {"python": session.hello.python,
                                             "agent": session.hello.agent_version})
-        run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
-        run.decision = select(run.variants, device.constraints)
+        run, run.decision = measure_until_decided(session, source, variants, settings, device.constraints, on_event,
+                                                  options.lock_timeout_s)
         on_event(device.name, "decision", run.decision)
         chosen = run.decision.chosen
         if chosen is None:

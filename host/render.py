@@ -92,7 +92,8 @@ def variants_table(variants, title="Variants"):
                       _fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
                            "%.2f"),
                       "{:,}".format(m["params"]), _fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
-                      _pct(fidelity.get("accuracy")), _pct(fidelity.get("top1_agreement")),
+                      _pct(fidelity.get("accuracy")),
+                      _pct(fidelity.get("agreement", fidelity.get("top1_agreement"))),
                       "%.1fs" % m.get("compress_seconds", 0), "yes" if v.cached else "new")
     failures = ["%s: %s" % (v.name, v.failure) for v in variants if not v.ok]
     if failures:
@@ -130,7 +131,7 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
         row = [escape(v.name)]
         if m.ok:
             row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
-            row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("top1_agreement").value),
+            row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("agreement").value),
                     _sqnr(m), _throttle_cell(m)]
         else:
             row += ["[red]failed[/]"] + ["-"] * (len(RESULT_FIGURES) + 4)

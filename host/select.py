@@ -10,11 +10,17 @@ latency whose interval is wider than ``NOISY_FRACTION`` of it gets a note asking
 more runs. Sizes and memory are MiB.
 
 Every constraint is checked as pass, fail or unknown (shared/decision.py states the
-policy). Accuracy drop is measured against the fp32 baseline on the same device in
-the same run; without labels, top-1 disagreement with the original model stands in
-for it (it bounds the accuracy drop) and the decision says so; when the baseline
-itself failed on the device, the drop is unknown.
+policy). The accuracy drop is measured against the fp32 baseline on the same device
+in the same run, output by output with each output's task metric (shared/
+task_metrics.py): accuracy on the labels for the labelled classification output,
+otherwise the drop in its task score (top-1 agreement, exact-sequence agreement, IoU,
+cosine); the variant's drop is the largest over its outputs, and the decision names
+the output and the figure. An output whose metric could not be measured makes the
+drop unknown; so does a baseline that failed on the device.
 """
+
+from dataclasses import dataclass
+from typing import Optional
 
 from ..shared.decision import FAIL, PASS, UNKNOWN, CandidateVerdict, ConstraintCheck, Decision
 from ..shared.quantiles import quantile_ci
@@ -63,17 +69,18 @@ def _accuracy_checks(result, constraints, drop, baseline):
                                           "accuracy %.2f%% >= %.2f%%" % (100 * accuracy.value, 100 * limit)))
     if constraints.max_accuracy_drop is not None:
         limit = constraints.max_accuracy_drop
-        value, missing = drop
+        value = drop.value
         if value is None:
             checks.append(ConstraintCheck("max_accuracy_drop", UNKNOWN, limit, None,
-                                          "accuracy drop unknown: %s" % missing))
+                                          "accuracy drop unknown: %s" % drop.missing))
         elif value > limit + 1e-12:
             checks.append(ConstraintCheck("max_accuracy_drop", FAIL, limit, value,
-                                          "accuracy drop %.2f points vs %s > limit %.2f points"
-                                          % (100 * value, baseline, 100 * limit)))
+                                          "accuracy drop %.2f points vs %s > limit %.2f points (%s)"
+                                          % (100 * value, baseline, 100 * limit, drop.basis)))
         else:
             checks.append(ConstraintCheck("max_accuracy_drop", PASS, limit, value,
-                                          "accuracy drop %.2f points <= %.2f" % (100 * value, 100 * limit)))
+                                          "accuracy drop %.2f points <= %.2f (%s)" % (100 * value, 100 * limit,
+                                                                                    drop.basis)))
     return checks
 
 
@@ -118,28 +125,89 @@ def check(result, constraints, drop, baseline):
     return checks
 
 
+@dataclass(frozen=True)
+class Drop:
+    """How much worse than the baseline a variant judges, by the worst output's task metric."""
+
+    value: Optional[float] = None
+    missing: Optional[str] = None     # why unknown
+    basis: Optional[str] = None       # which figure of which output it is
+
+
+def _output_drop(record, base_record, labelled):
+    """The drop of one output, or a reason it is unknown."""
+    if record is None or not record.measured or record.score is None:
+        return None, "output '%s': %s" % (getattr(record, "output", "?"),
+                                         getattr(record, "reason", None) or "not judged")
+    if base_record is None or not base_record.measured or base_record.score is None:
+        return None, "output '%s' of the baseline was not judged" % record.output
+    if record.output == labelled and record.accuracy is not None and base_record.accuracy is not None:
+        return (base_record.accuracy - record.accuracy, "accuracy of output '%s' (labels)" % record.output), None
+    return (base_record.score - record.score, "%s of output '%s'" % (record.score_name, record.output)), None
+
+
+def _variant_drop(measurement, base):
+    """The largest drop over every output (all must be judged), against the baseline's
+    judgement of the same outputs: the baseline is the original model on this device."""
+    fidelity, base_fidelity = measurement.latency_pass.fidelity, base.latency_pass.fidelity
+    if not fidelity.measured:
+        return Drop(missing="fidelity not measured: %s" % (fidelity.reason or "no reason given"))
+    worst = None
+    for record in fidelity.outputs:
+        found, missing = _output_drop(record, base_fidelity.output(record.output), fidelity.labelled_output)
+        if missing:
+            return Drop(missing=missing)
+        if worst is None or found[0] > worst[0]:
+            worst = found
+    return Drop(max(0.0, worst[0]), basis=worst[1]) if worst else Drop(missing="no output was compared")
+
+
+def _legacy_drop(measurement, base):
+    """Measurements from before per-output metrics (schema <= 2): accuracy, else top-1."""
+    base_accuracy, accuracy = base.figure("accuracy"), measurement.figure("accuracy")
+    agreement = measurement.figure("top1_agreement")
+    if base_accuracy.known and accuracy.known:
+        return Drop(max(0.0, base_accuracy.value - accuracy.value), basis="accuracy (labels)")
+    if agreement.known:
+        return Drop(1.0 - agreement.value, basis="top-1 disagreement with the original model")
+    return Drop(missing=accuracy.missing if not base_accuracy.known else agreement.missing)
+
+
 def accuracy_drops(results, baseline_name):
-    """name -> (drop, why unknown), and the notes the decision shows about them."""
+    """name -> Drop, and the notes the decision shows about them."""
     base = next((r for r in results if r.name == baseline_name), None)
     if base is None or not base.measurement.ok:
         why = ("the '%s' baseline failed on the device" % baseline_name if base is not None
                else "no '%s' baseline was measured" % baseline_name)
-        return {r.name: (None, why) for r in results}, ["accuracy drop is unknown: " + why]
-    base_accuracy = base.measurement.figure("accuracy")
-    drops, notes = {}, []
+        return {r.name: Drop(missing=why) for r in results}, ["accuracy drop is unknown: " + why]
+    drops = {}
     for r in results:
-        accuracy, agreement = r.measurement.figure("accuracy"), r.measurement.figure("top1_agreement")
         if r is base:
-            drops[r.name] = (0.0, None)  # the baseline against itself is never a drop
-        elif base_accuracy.known and accuracy.known:
-            drops[r.name] = (max(0.0, base_accuracy.value - accuracy.value), None)
-        elif agreement.known:
-            drops[r.name] = (1.0 - agreement.value, None)
+            drops[r.name] = Drop(0.0, basis="the baseline itself")  # never a drop against itself
+        elif not r.measurement.ok or r.measurement.latency_pass is None:
+            drops[r.name] = Drop(missing=r.measurement.figure("agreement").missing)
+        elif r.measurement.latency_pass.fidelity.outputs and base.measurement.latency_pass.fidelity.outputs:
+            drops[r.name] = _variant_drop(r.measurement, base.measurement)
         else:
-            drops[r.name] = (None, accuracy.missing if not base_accuracy.known else agreement.missing)
-    if not base_accuracy.known:
-        notes.append("no labels: accuracy drop is top-1 disagreement with the original model")
-    return drops, notes
+            drops[r.name] = _legacy_drop(r.measurement, base.measurement)
+    return drops, _metric_notes(base.measurement)
+
+
+def _metric_notes(base):
+    """Say once how each output was judged, so a drop is never read as something it is not."""
+    fidelity = base.latency_pass.fidelity if base.latency_pass else None
+    if fidelity is None or not fidelity.outputs:
+        return [] if fidelity is None or fidelity.accuracy is not None else [
+            "no labels: accuracy drop is top-1 disagreement with the original model"]
+    notes = []
+    for record in fidelity.outputs:
+        labelled = record.output == fidelity.labelled_output and record.accuracy is not None
+        notes.append("output '%s' judged by %s%s (%s)" % (
+            record.output, record.score_name or record.metric, " and accuracy on the labels" if labelled else "",
+            record.chosen_by or "given"))
+    notes.append("the accuracy drop is the largest drop over the outputs, vs the %s baseline on this device"
+                 % BASELINE)
+    return notes
 
 
 def _pareto(verdicts):
@@ -164,8 +232,9 @@ def _candidate(result, percentile, drop):
         name=result.name, ok=m.ok, latency_ms=latency.value, latency_ci_ms=ci, samples=m.latency_pass.latency.n if m.latency_pass
         else 0, size_mb=result.size_mb, peak_rss_mb=m.figure("peak_rss_mb").value,
         accuracy=m.figure("accuracy").value, top1_agreement=m.figure("top1_agreement").value,
-        accuracy_drop=drop[0], throttled=m.figure("throttled").value, error=error,
-        made=not m.failed_in_compression)
+        agreement=m.figure("agreement").value, accuracy_drop=drop.value, drop_basis=drop.basis, throttled=m.figure("throttled").value, error=error,
+        made=not m.failed_in_compression,
+        flags=["%s: %s" % (f.get("flag"), f.get("text")) for f in result.manifest.get("flags") or []])
 
 
 def select(results, constraints, baseline=BASELINE):
@@ -187,13 +256,17 @@ def select(results, constraints, baseline=BASELINE):
         chosen = min(tied, key=lambda v: (v.size_mb, v.accuracy_drop or 0.0, v.latency_ms))
     for v in verdicts:
         v.reason = _reason(v, chosen, percentile, tied)
+        if v.flags and v.ok:
+            # Never offered as what its recipe asked for: a missed target, a cut-short
+            # training, a quantized file larger or slower than its source shows here.
+            v.reason += " [flagged when made: %s]" % "; ".join(v.flags)
     return Decision(
         chosen=chosen.name if chosen else None, percentile=percentile,
         objective="lowest %s latency among feasible variants; a tie (overlapping 95%% CIs, or within %d%% "
                   "without samples) goes to the smaller file, then the lower accuracy drop"
                   % (percentile, round(100 * TIE_FRACTION)),
         baseline=baseline, constraints=constraints.to_dict(),
-        notes=notes + _unknown_notes(verdicts) + _noise_notes(chosen, percentile),
+        notes=notes + _unknown_notes(verdicts) + _noise_notes(chosen, percentile) + _flag_notes(verdicts),
         missing_evidence=_missing_evidence(verdicts), variants=verdicts)
 
 
@@ -209,6 +282,31 @@ def _noise(v):
     if v.latency_ci_ms:
         return "95%% CI [%.3f, %.3f] ms" % tuple(v.latency_ci_ms)
     return "no CI (too few raw samples), within %d%%" % round(100 * TIE_FRACTION)
+
+
+def _flag_notes(verdicts):
+    kinds = ("missed_target", "cut_short")
+    return ["%s was made differently than its recipe asked: %s" % (v.name, flag) for v in verdicts
+            for flag in v.flags if flag.startswith(kinds)]
+
+
+def _noisy(v):
+    """The CI half-width is beyond NOISY_FRACTION of the value: too wide to rank on."""
+    if not v.latency_ci_ms or not v.latency_ms:
+        return False
+    low, high = v.latency_ci_ms
+    return (high - low) / 2.0 > NOISY_FRACTION * v.latency_ms
+
+
+def too_noisy_to_decide(decision):
+    """The variants to measure again when the winner's interval is too wide to trust:
+    the winner and every feasible variant whose interval overlaps it. Empty when the
+    decision stands."""
+    chosen = decision.variant(decision.chosen) if decision.chosen else None
+    if chosen is None or not _noisy(chosen):
+        return []
+    return [v.name for v in decision.variants if v.feasible and v.latency_ms is not None and
+            (v is chosen or _tie(v, chosen))]
 
 
 def _noise_notes(chosen, percentile):

@@ -1,7 +1,7 @@
 """Names host and agent must agree on, defined once.
 
 - the protocol's op names;
-- the keys of the evaluation file (an ``.npz`` the host writes and the agent reads);
+- (the evaluation file's keys live with its reader and writer, shared/evaluation.py);
 - the suffixes of files in flight under the device root.
 """
 
@@ -24,23 +24,6 @@ class EventKind:
     PROGRESS = "progress"
     MEASUREMENT = "measurement"
     LOG = "log"
-
-
-# The evaluation file: one sample per input for timing and the memory pass, every
-# evaluation sample per input for fidelity, the original model's outputs on them, and
-# labels when the user gave them.
-PROBE_PREFIX = "probe__"
-INPUT_PREFIX = "in__"
-REFERENCE_KEY = "ref"
-LABELS_KEY = "labels"
-
-
-def probe_key(input_name):
-    return PROBE_PREFIX + input_name
-
-
-def input_key(input_name):
-    return INPUT_PREFIX + input_name
 
 
 # A connector writes an upload to ``<name>.upload`` and renames it to ``<name>`` when

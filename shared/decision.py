@@ -47,10 +47,13 @@ class CandidateVerdict(Record):
     peak_rss_mb: Optional[float] = None
     accuracy: Optional[float] = None
     top1_agreement: Optional[float] = None
+    agreement: Optional[float] = None      # the worst output's task score (1: same as the original)
     accuracy_drop: Optional[float] = None
+    drop_basis: Optional[str] = None       # the figure and output the drop was read from
     throttled: Optional[bool] = None
     error: Optional[str] = None
     made: bool = True              # False: the host could not make it, so it never reached the device
+    flags: List[str] = field(default_factory=list)   # "kind: text" from its manifest (missed target, cut short)
     checks: List[ConstraintCheck] = field(default_factory=list)
     reason: str = ""
 

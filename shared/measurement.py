@@ -8,8 +8,9 @@ by indexing nested dicts.
 
 Schema history: 1 (agent 0.1.0, untyped dicts of the same shape, no ``schema`` key);
 2 adds ``schema``, ``environment``, throttling ``notes``/``sources`` and fidelity that
-is "not measured" when the comparison itself fails. Version-1 rows read as version 2
-with the new fields at their defaults.
+is "not measured" when the comparison itself fails; 3 adds fidelity per output with a
+task metric (``Fidelity.outputs``, ``Fidelity.agreement``). Older rows read as the
+current version with the new fields at their defaults.
 """
 
 from dataclasses import dataclass, field
@@ -18,7 +19,7 @@ from typing import List, Optional
 from .records import Record
 from .types import MIN_SAMPLES_FOR
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Raw latency samples are kept at 0.1 microsecond: finer digits are clock noise, and the
 # rounding bounds a measurement frame (MAX_RUNS_LIMIT samples fit well inside FRAME_CAP).
 SAMPLE_DECIMALS = 4
@@ -65,8 +66,35 @@ class LatencyStats(Record):
 
 
 @dataclass
+class OutputFidelity(Record):
+    """One output of the variant against the same output of the original model, judged
+    by the task metric that fits it (shared/task_metrics.py) plus the generic figures."""
+
+    output: str = ""
+    metric: str = ""                     # classification, sequence, map, cosine, custom
+    chosen_by: str = ""                  # "--metric", "recipe", or the default's reasoning
+    measured: bool = False
+    reason: Optional[str] = None         # why the task metric is not measured
+    score_name: str = ""                 # e.g. "top-1 agreement", "exact-sequence agreement", "IoU@0.5"
+    score: Optional[float] = None        # 0..1; 1: the variant's output is the original's
+    position_agreement: Optional[float] = None   # sequence: per-position argmax agreement
+    iou_min: Optional[float] = None      # map: the worst sample's IoU
+    accuracy: Optional[float] = None     # classification with labels
+    cosine_mean: Optional[float] = None
+    sqnr_db: Optional[float] = None      # None with identical=True: infinite
+    identical: bool = False
+    max_abs_error: Optional[float] = None
+
+
+@dataclass
 class Fidelity(Record):
-    """How far the variant's outputs are from the original model's, on the device."""
+    """How far the variant's outputs are from the original model's, on the device.
+
+    ``outputs`` holds every output's comparison; the top-level figures summarise them:
+    ``agreement`` is the lowest task score (``worst_output`` names it), cosine and SQNR
+    the worst output's, ``top1_agreement`` the lowest over classification outputs, and
+    ``accuracy`` the labelled output's (``labelled_output``).
+    """
 
     measured: bool = False
     reason: Optional[str] = None        # why not measured
@@ -78,6 +106,13 @@ class Fidelity(Record):
     max_abs_error: Optional[float] = None
     top1_agreement: Optional[float] = None
     accuracy: Optional[float] = None    # only with labels
+    agreement: Optional[float] = None
+    worst_output: Optional[str] = None
+    labelled_output: Optional[str] = None
+    outputs: List[OutputFidelity] = field(default_factory=list)
+
+    def output(self, name):
+        return next((o for o in self.outputs if o.output == name), None)
 
 
 @dataclass
@@ -93,6 +128,8 @@ class LatencyPass(Record):
     input_specs: List[dict] = field(default_factory=list)
     fidelity: Fidelity = field(default_factory=lambda: Fidelity(reason="fidelity pass did not run"))
     cpu_affinity: Optional[List[int]] = None
+    # base64 .npz of the outputs a host-side metric needs; the host removes it once used
+    returned_outputs: Optional[str] = None
 
 
 @dataclass
@@ -160,10 +197,10 @@ FIGURES = {
     "p50_ms": "ms", "p90_ms": "ms", "p99_ms": "ms", "mean_ms": "ms", "std_ms": "ms", "cov": "",
     "load_ms": "ms", "first_inference_ms": "ms", "peak_rss_mb": "MiB", "accuracy": "",
     "top1_agreement": "", "cosine_mean": "", "sqnr_db": "dB", "throttled": "", "power_w": "W",
-    "energy_mj": "mJ",
+    "energy_mj": "mJ", "agreement": "",
 }
 _LATENCY_FIGURES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov")
-_FIDELITY_FIGURES = ("accuracy", "top1_agreement", "cosine_mean", "sqnr_db")
+_FIDELITY_FIGURES = ("accuracy", "top1_agreement", "cosine_mean", "sqnr_db", "agreement")
 
 
 @dataclass
@@ -246,6 +283,8 @@ class VariantMeasurement(Record):
         if not fidelity.measured:
             return Figure(name, None, "fidelity not measured: %s" % (fidelity.reason or "no reason given"))
         value = getattr(fidelity, name)
+        if name == "agreement" and value is None and not fidelity.outputs:
+            value = fidelity.top1_agreement   # schema 2 and older: top-1 was the only task figure
         if name == "sqnr_db" and value is None and fidelity.identical:
             return Figure(name, float("inf"))
         if value is not None:
@@ -253,7 +292,10 @@ class VariantMeasurement(Record):
         if name == "accuracy":
             return Figure(name, None, "accuracy not measured: no labels in the evaluation data")
         if name == "top1_agreement":
-            return Figure(name, None, "top-1 agreement not measured: the output is not a class score vector")
+            return Figure(name, None, "top-1 agreement not measured: no output is judged as classification")
+        if name == "agreement":
+            reasons = "; ".join("%s: %s" % (o.output, o.reason) for o in fidelity.outputs if o.reason)
+            return Figure(name, None, "no output's task metric was measured" + (" (%s)" % reasons if reasons else ""))
         return Figure(name, None, "%s not measured" % name)
 
     def _throttled(self):

@@ -142,7 +142,7 @@ def test_third_party_model_without_data_warns_and_measures_fidelity(tmp_path, ho
     int8 = Run.from_dict(run).variant("int8-static").measurement
     assert int8.figure("cosine_mean").value > 0.99
     assert "no labels" in int8.figure("accuracy").missing  # no labels: no accuracy, and it says why
-    assert any("top-1 disagreement" in note for note in run["decision"]["notes"])
+    assert any("judged by top-1 agreement (default for output" in note for note in run["decision"]["notes"])
 
 
 def test_compress_and_devices_list(tmp_path, host_env, devices_file):

@@ -33,9 +33,11 @@ def test_a_measurement_survives_the_round_trip_through_json():
     assert isinstance(again.latency_pass, LatencyPass) and isinstance(again.latency_pass.latency, LatencyStats)
 
 
-def test_schema_1_rows_read_as_schema_2_with_defaults():
+def test_schema_1_rows_read_as_the_current_schema_with_defaults():
     measurement = VariantMeasurement.from_dict(V1_MEASUREMENT)
-    assert measurement.schema == 1 and SCHEMA_VERSION == 2
+    assert measurement.schema == 1 and SCHEMA_VERSION == 3
+    assert measurement.latency_pass.fidelity.outputs == []
+    assert measurement.figure("agreement").value == measurement.figure("top1_agreement").value
     assert measurement.figure("p90_ms").value == 1.3
     assert measurement.figure("accuracy").value == 0.9861
     assert measurement.figure("sqnr_db").value == float("inf")   # identical outputs

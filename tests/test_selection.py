@@ -196,3 +196,24 @@ def test_a_noisy_winner_gets_a_note_asking_for_more_runs():
     assert any("latency is noisy" in note and "--min-runs" in note for note in decision.notes)
     quiet = select([sampled("only", spread(10.0, 0.01))], Constraints())
     assert not any("noisy" in note for note in quiet.notes)
+
+
+def test_a_winner_too_noisy_to_rank_is_measured_again_with_its_rivals():
+    import random
+
+    from edgeshrink.host.deploy import _more_samples
+    from edgeshrink.host.select import too_noisy_to_decide
+    from edgeshrink.shared.types import BenchSettings
+
+    rng = random.Random(0)
+    heavy = [10.0 * rng.lognormvariate(0, 1) for _ in range(100)]
+    rival = [10.5 * rng.lognormvariate(0, 1) for _ in range(100)]
+    decision = select([sampled("a", heavy), sampled("b", rival), sampled("far", spread(100.0, 0.01))],
+                      Constraints())
+    assert sorted(too_noisy_to_decide(decision)) == ["a", "b"]        # the winner and its overlapping rival
+    assert too_noisy_to_decide(select([sampled("only", spread(10.0, 0.01))], Constraints())) == []
+    wider = _more_samples(BenchSettings(min_runs=100, max_runs=2000, min_time_s=1.0, max_time_s=10.0))
+    assert (wider.min_runs, wider.min_time_s) == (400, 4.0)
+    capped = _more_samples(BenchSettings(min_runs=100, max_runs=150, min_time_s=1.0, max_time_s=2.0))
+    assert (capped.min_runs, capped.min_time_s) == (150, 2.0)          # never past the limits
+    assert _more_samples(BenchSettings(min_runs=50, max_runs=50, min_time_s=2.0, max_time_s=2.0)) is None

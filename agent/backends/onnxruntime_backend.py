@@ -52,6 +52,9 @@ class OnnxRuntimeRunner:
         return [{"name": i.name, "shape": list(i.shape), "dtype": _ORT_TO_NUMPY.get(i.type, i.type)}
                 for i in self.session.get_inputs()]
 
+    def output_names(self):
+        return [o.name for o in self.session.get_outputs()]
+
     def run(self, feeds):
         try:
             return self.session.run(None, feeds)

@@ -73,8 +73,21 @@ def make_variants(choice):
     specs = recipe_loader.load(choice.recipe, choice.reduce_range) if choice.recipe \
         else variant_maker.default_specs(choice.reduce_range)
     source = jobs.resolve_model(choice.model, choice.data, log=log, torch_factory=choice.torch,
-                                input_shape=choice.shape(), train_data=choice.train_data)
-    return source, jobs.compress(source, specs, log=log)
+                                input_shape=choice.shape(), train_data=choice.train_data,
+                                metrics=choice.metrics())
+    variants = jobs.compress(source, specs, log=log)
+    warn_flags(variants)
+    return source, variants
+
+
+def warn_flags(variants):
+    """One warning line per manifest flag, on stderr (so --json stays one document): a
+    variant that missed its target, was cut short, or came out larger or slower than its
+    source must never pass for one that did not."""
+    for variant in variants:
+        for flag in variant.flags:
+            render.err.print("warning: %s: %s (step %s): %s" % (variant.name, flag["flag"], flag["step"], flag["text"]),
+                             style="bold yellow", markup=False, highlight=False, soft_wrap=True)
 
 
 class CommandFailed(Exception):

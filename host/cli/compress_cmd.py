@@ -13,4 +13,5 @@ def compress(choice: ModelChoice, as_json: JsonFlag = False):
         render.out.print(render.variants_table(variants, "Variants of %s" % source.name))
     return {"model": str(source.path), "variants": [
         {"name": v.name, "path": str(v.path) if v.ok else None, "cached": v.cached, "failure": v.failure,
-         "manifest": v.manifest} for v in variants]}
+         "manifest": v.manifest} for v in variants],
+        "flags": [dict(flag, variant=v.name) for v in variants for flag in v.flags]}

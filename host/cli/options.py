@@ -11,7 +11,8 @@ from typing import Annotated, List, Optional
 import typer
 
 from ...shared.errors import UsageError
-from .. import fleet, input_shapes
+from .. import fleet, input_shapes, metrics as task_metrics
+from ..compress.recipe import load_metrics as recipe_metrics
 from ..deploy import ConnectOptions
 
 JsonFlag = Annotated[bool, typer.Option(
@@ -46,14 +47,24 @@ class ModelChoice:
         "a one-input model, d1,d2,... alone.")] = None
     train_data: Annotated[Optional[Path], typer.Option(
         "--train-data", help=".npz with 'x' and 'y' for distillation steps.")] = None
+    metric: Annotated[Optional[List[str]], typer.Option(
+        "--metric", help="OUTPUT=KIND[,opt=value] judging one output: classification, sequence[,blank=K], "
+        "map[,threshold=X], cosine, or module:function (repeatable; default from the output's shape).")] = None
 
     def check(self):
         if self.torch and self.model:
             raise UsageError("give either an ONNX MODEL or --torch module:function, not both")
         self.shape()
+        self.metrics()
 
     def shape(self):
         return input_shapes.parse(self.input_shape)
+
+    def metrics(self):
+        """The recipe's [metrics], overridden output by output by --metric."""
+        given = recipe_metrics(self.recipe) if self.recipe else {}
+        given.update(task_metrics.parse(self.metric))
+        return given
 
 
 @dataclass(frozen=True)

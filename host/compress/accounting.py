@@ -8,19 +8,45 @@
 - ``host_fidelity`` compares the variant's outputs with the original model's on the
   evaluation inputs, computed with onnxruntime on the host at compression time; the
   device measures the same again with its own runtime.
+- ``host_timing`` (quantized variants) times the source and the variant side by side
+  on one sample on the host: a hint, never a verdict (the board decides).
+- ``flags`` lists what makes a variant other than its recipe asked for: a step that
+  missed its target or was cut short by a time limit, a quantized variant larger or
+  slower than its source. Each is ``{"flag": kind, "step": technique, "text": line}``.
 """
 
 import lzma
 import os
+import statistics
+import time
+from typing import Dict, List
 
 import numpy as np
 
-from ...shared.fidelity import compare
+from ...shared.fidelity import compare_outputs, summarize
 from ...shared.measurement import Fidelity
 from .. import modelinfo
-from ..dataset import run_model
+from .. import metrics
+from ..dataset import model_outputs
 
 FIDELITY_SAMPLES = 256
+
+# Flag kinds (manifest "flags"): each says the variant is not what its recipe asked for.
+MISSED_TARGET = "missed_target"            # a step ended below its own fidelity target
+CUT_SHORT = "cut_short"                    # a wall-clock safety stop ended a step early
+LARGER_THAN_SOURCE = "larger_than_source"  # a quantized variant whose file grew
+SLOWER_ON_HOST = "slower_on_host"          # a quantized variant clearly slower on the host
+FLAG_KINDS = (MISSED_TARGET, CUT_SHORT, LARGER_THAN_SOURCE, SLOWER_ON_HOST)
+
+# Host timing: interleaved runs of source and variant on one sample, one thread each.
+TIMING_PAIRS = 30
+TIMING_MIN_PAIRS = 5
+TIMING_SECONDS = 1.5
+# Slower than this ratio is past the run-to-run noise of a short host timing.
+SLOWER_RATIO = 1.10
+# Ops a quantizer or a precision cast adds between float and integer/half tensors.
+CONVERSION_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "Cast"}
+MIB = float(2 ** 20)
 
 
 def describe(path, source_info=None):
@@ -37,15 +63,185 @@ def describe(path, source_info=None):
 
 
 def reference(source, dataset):
-    return run_model(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+    """The original model's outputs ({output: stacked per sample}) on the first samples."""
+    return model_outputs(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
 
 
-def fidelity(path, dataset, reference_outputs):
+def fidelity(path, dataset, reference_outputs, metric_specs=None):
+    """The same comparison the agent makes on the board, so host and device figures agree;
+    each output judged by ``metric_specs`` (the defaults for its shape when None)."""
     if reference_outputs is None:
         return None
-    outputs = run_model(path, dataset, len(reference_outputs))
-    if outputs is None or outputs.shape != reference_outputs.shape:
+    count = len(next(iter(reference_outputs.values())))
+    outputs = model_outputs(path, dataset, count)
+    if outputs is None or set(outputs) != set(reference_outputs):
         return Fidelity(measured=False, reason="the variant's inputs or outputs differ from the original's").to_dict()
-    labels = None if dataset.labels is None else np.asarray(dataset.labels)[:len(outputs)]
-    # The same comparison the agent makes on the board, so host and device figures agree.
-    return compare(outputs, reference_outputs, labels).to_dict()
+    specs = metric_specs if metric_specs is not None else metrics.resolve(reference_outputs, {})
+    labels = None if dataset.labels is None else np.asarray(dataset.labels)[:count]
+    result = compare_outputs(outputs, reference_outputs, specs, labels)
+    for spec in specs:
+        if spec.kind == "custom" and result.output(spec.output) is not None:
+            metrics.custom_score(spec, reference_outputs[spec.output], outputs[spec.output],
+                                 result.output(spec.output))
+    return summarize(result).to_dict()
+
+
+# -- flags ----------------------------------------------------------------------------
+
+def step_flag(kind, text):
+    """A flag a step raises in its details (``details["flags"]``); the manifest lists it
+    with the step's name."""
+    assert kind in FLAG_KINDS, kind
+    return {"flag": kind, "text": text}
+
+
+def lineage_flags(lineage):
+    """Every flag the steps of a lineage raised, named by step, in chain order."""
+    found = []
+    for record in lineage:
+        details = record.get("details")
+        for raised in (details.get("flags") or []) if isinstance(details, dict) else []:
+            found.append({"flag": raised["flag"], "step": record["technique"], "text": raised["text"]})
+    return found
+
+
+def made_under_time_pressure(manifest):
+    """A variant a time limit cut short depends on how busy the machine was: it is made
+    again rather than reused from the cache."""
+    return any(f["flag"] == CUT_SHORT for f in manifest.get("flags") or [])
+
+
+def quantized_flags(step, source, variant, source_info, variant_info, timing):
+    """Flags for a quantized variant that came out larger, or clearly slower on the
+    host, than its source, each with the reason the graphs show."""
+    grown = variant_info["size_bytes"] - source_info["size_bytes"]
+    slower = bool(timing.get("measured")) and (timing.get("ratio") or 0.0) > SLOWER_RATIO
+    if grown <= 0 and not slower:
+        return []
+    reason = why_not_smaller(source, variant)
+    flags = []
+    if grown > 0:
+        flags.append({"flag": LARGER_THAN_SOURCE, "step": step, "text": "larger than its source: %s vs %s (+%.0f%%); %s"
+                      % (readable_size(variant_info["size_bytes"]), readable_size(source_info["size_bytes"]),
+                         100.0 * grown / source_info["size_bytes"], reason)})
+    if slower:
+        flags.append({"flag": SLOWER_ON_HOST, "step": step, "text": "%.2fx slower than its source on this host "
+                      "(median %.3f ms vs %.3f ms, one sample, onnxruntime CPU, 1 thread): a host observation, the "
+                      "board's measurement decides; %s" % (timing["ratio"], timing["variant_ms_median"],
+                                                           timing["source_ms_median"], reason)})
+    return flags
+
+
+def why_not_smaller(source, variant):
+    """What the variant's graph shows against quantization paying off."""
+    reasons = []
+    weights = float_weights(variant)
+    if weights["float32"]:
+        reasons.append("weights stayed float: %d of %d weight tensors are float32, %s"
+                       % (weights["float32"], weights["total"], readable_size(weights["float32_bytes"])))
+    converting, before = _conversions(variant), _conversions(source)
+    if len(converting) > len(before):
+        reasons.append("%d conversion nodes added (%s)" % (len(converting) - len(before),
+                                                           ", ".join(sorted(set(converting)))))
+    return "; ".join(reasons) or "no weight stayed float32 and no conversion node was added"
+
+
+def readable_size(size_bytes):
+    """Bytes as MiB, KiB or bytes: a tiny model's sizes stay readable."""
+    if size_bytes >= MIB:
+        return "%.2f MiB" % (size_bytes / MIB)
+    return "%.1f KiB" % (size_bytes / 1024.0) if size_bytes >= 1024 else "%d bytes" % size_bytes
+
+
+def float_weights(path):
+    """How many weight tensors (initializers of two or more dimensions: kernels and
+    matrices, not biases, scales or zero points) a model holds, and how many of them,
+    and how many bytes, are still float32."""
+    import onnx
+
+    model = onnx.load(str(path), load_external_data=False)
+    weights = [t for t in model.graph.initializer if len(t.dims) >= 2]
+    floats = [t for t in weights if t.data_type == onnx.TensorProto.FLOAT]
+    return {"total": len(weights), "float32": len(floats),
+            "float32_bytes": sum(4 * int(np.prod(t.dims)) for t in floats)}
+
+
+def _conversions(path):
+    """The op types of a model's conversion nodes (one entry per node)."""
+    import onnx
+
+    graph = onnx.load(str(path), load_external_data=False).graph
+    return [node.op_type for node in graph.node if node.op_type in CONVERSION_OPS]
+
+
+# -- host timing ----------------------------------------------------------------------
+
+def host_timing(source, variant, dataset):
+    """Source and variant timed side by side on the first evaluation sample: interleaved
+    (alternating which runs first, so neither gains from the other's warm caches), one
+    thread each, median of up to TIMING_PAIRS runs, bounded to about TIMING_SECONDS.
+    Never fails the variant: a model that cannot be timed this way says why."""
+    try:
+        sessions = [_session(source), _session(variant)]
+        feeds = [_one_sample(session, dataset) for session in sessions]
+    except Exception as exc:  # onnxruntime raises many types; this is a hint, not a gate
+        return {"measured": False, "reason": _first_line(exc)}
+    missing = next((f for f in feeds if isinstance(f, str)), None)
+    if missing:
+        return {"measured": False, "reason": missing}
+    try:
+        times = _interleaved(sessions, feeds)
+    except Exception as exc:
+        return {"measured": False, "reason": _first_line(exc)}
+    source_ms, variant_ms = (1000.0 * statistics.median(t) for t in times)
+    return {"measured": True, "sample": "evaluation sample 0", "threads": 1, "runs": len(times[0]),
+            "source_ms_median": round(source_ms, 4), "variant_ms_median": round(variant_ms, 4),
+            "ratio": round(variant_ms / source_ms, 3) if source_ms > 0 else None}
+
+
+def _session(path):
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    # One thread: the two models compete for no cores, and the user's machine stays usable.
+    options.intra_op_num_threads = options.inter_op_num_threads = 1
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _one_sample(session, dataset):
+    """The feeds of evaluation sample 0, or a sentence saying which input the data lacks."""
+    feeds = _first_sample(dataset)
+    for name in (i.name for i in session.get_inputs()):
+        if name not in feeds:
+            return "input '%s' is not in the evaluation data" % name
+    return feeds
+
+
+def _first_sample(dataset) -> Dict[str, np.ndarray]:
+    """Sample 0 fed as the measurement feeds it: at each input's sample axis, with the
+    inputs given once (a Dataset without ``samples`` stacks every input on axis 0)."""
+    samples = getattr(dataset, "samples", None)
+    if samples is not None:
+        return dict(samples().feeds(0))
+    return {name: values[:1] for name, values in dataset.inputs.items()}
+
+
+def _interleaved(sessions, feeds):
+    for session, feed in zip(sessions, feeds):   # warm-up: the first runs allocate
+        session.run(None, feed)
+        session.run(None, feed)
+    times: List[List[float]] = [[], []]
+    started = time.perf_counter()
+    for pair in range(TIMING_PAIRS):
+        for index in ((0, 1) if pair % 2 == 0 else (1, 0)):
+            begun = time.perf_counter()
+            sessions[index].run(None, feeds[index])
+            times[index].append(time.perf_counter() - begun)
+        if pair + 1 >= TIMING_MIN_PAIRS and time.perf_counter() - started > TIMING_SECONDS:
+            break
+    return times
+
+
+def _first_line(exc) -> str:
+    lines = str(exc).strip().splitlines()
+    return (lines[0] if lines else type(exc).__name__)[:300]

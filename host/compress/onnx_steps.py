@@ -1,14 +1,23 @@
 """More ONNX-level generators: unstructured pruning, 4-bit weights, mixed precision.
 
 Each registers itself in the registry and returns the details worth recording in the
-variant's lineage (actual sparsity, nodes kept in float).
+variant's lineage (actual sparsity, nodes kept in float). Mixed precision is a search
+that can take long: it reports progress through ``log``, stops at a time budget, and
+flags (accounting.MISSED_TARGET) a result below its target.
 """
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import List
 
 import numpy as np
 
 from ...shared.errors import ModelError
-from ...shared.fidelity import compare
+from ...shared.fidelity import compare_outputs
+from ...shared.task_metrics import MetricSpec
 from . import options as opts
+from .accounting import CUT_SHORT, MISSED_TARGET, step_flag
 from .quantization import (CalibrationReader, calibration_feeds, calibration_method, per_channel_for, preprocessed,
                            quant_type)
 from .registry import generation_failed, register
@@ -121,52 +130,137 @@ def _with_unique_node_names(path):
 
 
 def _outputs(path, feeds_list):
+    """Every output of the model on each feed, stacked per sample."""
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return np.concatenate([session.run(None, feeds)[0] for feeds in feeds_list])
+    names = [o.name for o in session.get_outputs()]
+    runs = [session.run(None, feeds) for feeds in feeds_list]
+    return {name: np.stack([np.asarray(run[i]) for run in runs]) for i, name in enumerate(names)}
+
+
+def _silent(message):
+    pass
+
+
+@dataclass
+class _Search:
+    """Where a mixed-precision search stands: nodes kept in float, the last cosine, and
+    what the time budget cut."""
+
+    nodes: List[str]
+    ranked: List[str]
+    scanned: int = 0
+    kept: List[str] = field(default_factory=list)
+    cosine: float = 0.0
+    passes: int = 0
+    budget_hit: bool = False
 
 
 @register("mixed-precision", opts.MixedPrecisionOptions,
           "int8 static except the most sensitive nodes, kept in float until a fidelity target is met")
-def mixed_precision(source, target, options, dataset, workdir):
+def mixed_precision(source, target, options, dataset, workdir, log=_silent):
     import onnx
     from onnxruntime.quantization import QuantFormat, quantize_static
 
+    deadline = time.monotonic() + options.max_seconds
     prepared = _with_unique_node_names(preprocessed(source, workdir))
     nodes = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
-    feeds = calibration_feeds(dataset.calibration, options.calibration_samples)
+    feeds = calibration_feeds(dataset.calibration_samples(), options.calibration_samples)
     reference = _outputs(prepared, feeds)
+    # Cosine over every output (the worst one counts), each at its own shape.
+    specs = [MetricSpec(name, "cosine", chosen_by="mixed-precision target") for name in reference]
     method = calibration_method(options.calibration)
     per_channel, note = per_channel_for(source, options.per_channel)
 
     def quantize(out, include=None, exclude=None):
-        quantize_static(str(prepared), str(out), CalibrationReader(dataset.calibration, len(feeds)),
+        quantize_static(str(prepared), str(out), CalibrationReader(dataset.calibration_samples(), len(feeds)),
                         quant_format=QuantFormat.QDQ, per_channel=per_channel,
                         reduce_range=options.reduce_range, activation_type=quant_type("int8"),
                         weight_type=quant_type("int8"), calibrate_method=method,
                         nodes_to_quantize=include, nodes_to_exclude=exclude)
-        fidelity = compare(_outputs(out, feeds), reference)
+        fidelity = compare_outputs(_outputs(out, feeds), reference, specs)
         if not fidelity.measured:
             raise ModelError("mixed-precision quantization: %s" % fidelity.reason)
         return fidelity.cosine_mean
 
+    def out_of_time():
+        return time.monotonic() > deadline
+
     try:
-        probe = workdir / "mixed-probe.onnx"
-        sensitivity = {node: 1.0 - quantize(probe, include=[node]) for node in nodes}
-        ranked = sorted(nodes, key=sensitivity.get, reverse=True)
-        kept, cosine = [], quantize(target, exclude=[])
-        step = 1
-        while cosine < options.target_cosine and len(kept) < len(ranked):
-            kept = ranked[:len(kept) + step]
-            step *= 2  # widen the float set geometrically: few quantization passes
-            cosine = quantize(target, exclude=kept)
+        search = _scan(nodes, lambda node: quantize(workdir / "mixed-probe.onnx", include=[node]), out_of_time, log)
+        _widen(search, lambda kept: quantize(target, exclude=kept), options.target_cosine, out_of_time, log)
     except ModelError:
         raise
     except Exception as exc:
         raise generation_failed("mixed-precision quantization", exc)
-    details = {"float_nodes": kept, "quantized_nodes": len(nodes) - len(kept),
-               "cosine_on_calibration": round(cosine, 6), "most_sensitive": ranked[:5]}
+    details = _search_details(search, options, log)
     if note:
         details.update(per_channel=False, note=note)
+    return details
+
+
+def _scan(nodes, probe, out_of_time, log):
+    """Each weight node quantized alone; the budget may stop the scan, and the nodes it
+    did not reach rank as most sensitive (they are the first kept in float)."""
+    loss = {}
+    every = max(1, len(nodes) // 10)   # about ten progress lines, whatever the model
+    for node in nodes:
+        if out_of_time():
+            break
+        loss[node] = 1.0 - probe(node)
+        if len(loss) % every == 0 or len(loss) == len(nodes):
+            log("mixed-precision: sensitivity scan %d/%d nodes" % (len(loss), len(nodes)))
+    ranked = sorted(nodes, key=lambda node: loss.get(node, math.inf), reverse=True)
+    return _Search(nodes, ranked, scanned=len(loss), budget_hit=len(loss) < len(nodes))
+
+
+def _widen(search, quantize_keeping, target_cosine, out_of_time, log):
+    """Quantize everything, then keep the most sensitive nodes in float, more of them each
+    pass (geometrically: few passes), until the target is met, every node is in float, or
+    the budget is spent. The first pass always runs: the step must leave a model."""
+    step = 1
+    while True:
+        search.cosine = quantize_keeping(search.kept)
+        search.passes += 1
+        log("mixed-precision: pass %d: %d of %d nodes in float, cosine %.6f (target %g)"
+            % (search.passes, len(search.kept), len(search.nodes), search.cosine, target_cosine))
+        if search.cosine >= target_cosine or len(search.kept) >= len(search.ranked):
+            return
+        if out_of_time():
+            search.budget_hit = True
+            return
+        search.kept = search.ranked[:len(search.kept) + step]
+        step *= 2
+
+
+def _search_details(search, options, log):
+    """The lineage details, with a flag (and a warning line) when the search missed its
+    target or the budget cut it: such a variant is never presented as meeting it."""
+    met = search.cosine >= options.target_cosine
+    all_float = len(search.kept) >= len(search.nodes)
+    stopped = "target met" if met else "every node in float" if all_float else "time budget"
+    details = {"float_nodes": search.kept, "quantized_nodes": len(search.nodes) - len(search.kept),
+               "cosine_on_calibration": round(search.cosine, 6), "most_sensitive": search.ranked[:5],
+               "target_cosine": options.target_cosine, "target_met": met, "stopped": stopped,
+               "scanned_nodes": search.scanned, "weight_nodes": len(search.nodes), "passes": search.passes}
+    budget = ("the %g s time budget (max_seconds) stopped it after scanning %d of %d nodes and %d quantization "
+              "pass%s" % (options.max_seconds, search.scanned, len(search.nodes), search.passes,
+                          "" if search.passes == 1 else "es"))
+    flags = []
+    if not met:
+        why = budget if not all_float else ("even with all %d Conv/MatMul/Gemm nodes in float, the ops still "
+                                            "quantized cost the rest" % len(search.nodes))
+        flags.append(step_flag(MISSED_TARGET, "cosine %.6f on calibration data, below its target %g; %s"
+                               % (search.cosine, options.target_cosine, why)))
+    # A budget-cut search depends on how busy the machine was, unless its result is one
+    # no ranking could change: every node quantized and the target met, or every node float.
+    if search.budget_hit and not all_float and (search.kept or not met):
+        flags.append(step_flag(CUT_SHORT, "%s; the result depends on how busy the machine was (raise "
+                               "max_seconds)" % budget))
+    said = {MISSED_TARGET: "missed its target", CUT_SHORT: "was cut short"}
+    for raised in flags:
+        log("warning: mixed-precision %s: %s" % (said[raised["flag"]], raised["text"]))
+    if flags:
+        details["flags"] = flags
     return details

@@ -118,7 +118,10 @@ class DistillOptions:
     feature_weight: float = 0.0   # > 0: also mimic the teacher's penultimate features
     lr: float = 3e-3
     batch_size: int = 64
-    max_seconds: float = 300.0
+    # The budget is `epochs`: a variant must not depend on how busy the machine was. This
+    # wall-clock limit is only a safety stop against a runaway run; a variant it cuts short
+    # is flagged (manifest "flags": cut_short).
+    max_seconds: float = 3600.0
 
     def validate(self):
         if self.epochs < 1 or self.batch_size < 1:
@@ -171,10 +174,18 @@ class MixedPrecisionOptions:
     reduce_range: bool = False
     calibration: str = "minmax"
     calibration_samples: int = 64
+    # Each pass quantizes the whole model; on a large model the per-node scan alone takes
+    # many passes. Checked between passes (one pass may overrun it); a variant that stops
+    # here below its target is flagged (manifest "flags": missed_target).
+    max_seconds: float = 600.0
 
     def validate(self):
         _check_range("target_cosine", self.target_cosine, 0.0, 1.0)
         _check_choice("calibration", self.calibration, CALIBRATION_METHODS)
+        if self.calibration_samples < 1:
+            raise UsageError("calibration_samples must be >= 1")
+        if self.max_seconds <= 0:
+            raise UsageError("max_seconds must be > 0")
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,9 @@ one at a time, and the model preprocessed the way onnxruntime recommends.
 
 import shutil
 
+import numpy as np
+
+from ...shared.evaluation import Samples
 from ...shared.hashing import sha256_file
 
 
@@ -25,10 +28,12 @@ def calibration_method(name):
 
 
 def calibration_feeds(calibration, limit):
-    """At most ``limit`` single-sample feeds ``{input name: array of batch 1}``."""
-    names = list(calibration)
-    count = min(limit, len(calibration[names[0]]))
-    return [{n: calibration[n][i:i + 1] for n in names} for i in range(count)]
+    """At most ``limit`` single-sample feeds ``{input name: array of batch 1}`` from a
+    Samples reader (Dataset.calibration_samples: sample axes and inputs given once
+    included) or from arrays stacked on axis 0."""
+    if isinstance(calibration, dict):
+        calibration = Samples(np, calibration, {name: 0 for name in calibration}, {})
+    return [calibration.feeds(i) for i in range(min(limit, calibration.count))]
 
 
 class CalibrationReader:

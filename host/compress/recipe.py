@@ -25,17 +25,37 @@ from ...shared.errors import EdgeshrinkError, UsageError
 from .variants import VariantSpec, default_specs
 
 
-def load(path, reduce_range=False):
+def _document(path):
     path = Path(path)
     if not path.is_file():
         raise UsageError("recipe not found: %s" % path)
     try:
-        document = tomllib.loads(path.read_text())
+        return path, tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UsageError("%s: not valid TOML: %s" % (path, exc))
-    unknown = sorted(set(document) - {"variant", "defaults"})
+
+
+def load_metrics(path):
+    """The recipe's ``[metrics]`` table: output name -> metric text, as ``--metric`` takes
+    after its ``=`` (host/metrics.py)."""
+    from .. import metrics
+
+    path, document = _document(path)
+    table = document.get("metrics", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise UsageError("%s: [metrics] maps output names to metric text, e.g. logits = \"sequence,blank=0\""
+                         % path)
+    try:
+        return metrics.parse(["%s=%s" % item for item in table.items()], chosen_by="recipe %s" % path.name)
+    except UsageError as exc:
+        raise UsageError("%s: [metrics]: %s" % (path, exc.message), exc.hint) from None
+
+
+def load(path, reduce_range=False):
+    path, document = _document(path)
+    unknown = sorted(set(document) - {"variant", "defaults", "metrics"})
     if unknown:
-        raise UsageError("%s: unknown top-level key(s) %s (expected [[variant]] tables and `defaults`)"
+        raise UsageError("%s: unknown top-level key(s) %s (expected [[variant]] tables, [metrics] and `defaults`)"
                          % (path, ", ".join(unknown)))
     specs = default_specs(reduce_range) if document.get("defaults") else [VariantSpec.build("fp32", "fp32")]
     for index, table in enumerate(document.get("variant", [])):

@@ -65,7 +65,7 @@ def int8_dynamic(source, target, options, dataset, workdir):
 def int8_static(source, target, options, dataset, workdir):
     from onnxruntime.quantization import QuantFormat, quantize_static
 
-    reader = CalibrationReader(dataset.calibration, options.calibration_samples)
+    reader = CalibrationReader(dataset.calibration_samples(), options.calibration_samples)
     per_channel, note = per_channel_for(source, options.per_channel)
     try:
         quantize_static(str(preprocessed(source, workdir)), str(target), reader,

@@ -16,6 +16,7 @@ from torch import nn
 
 from ...shared.errors import UsageError
 from . import importance, options as opts
+from .accounting import CUT_SHORT, step_flag
 from .registry import TORCH, register
 
 SEED = 0
@@ -127,6 +128,7 @@ def resolution(work, options):
 @register("distill", opts.DistillOptions,
           "knowledge distillation from the original (softened logits, optional feature mimicking)", level=TORCH)
 def distill(work, options):
+    """Trains for ``options.epochs`` (the budget); ``max_seconds`` is only a safety stop."""
     source = work.source
     if not source.has_training_data:
         raise UsageError("distill needs training data: the demo has it; for your model pass --train-data")
@@ -142,7 +144,8 @@ def distill(work, options):
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=options.lr, total_steps=max(1, steps))
     captured = {}
     hook = _classifier(student)[0].register_forward_hook(lambda m, i, o: captured.update(features=i[0]))
-    started, temperature = time.time(), options.temperature
+    started, temperature = time.monotonic(), options.temperature
+    completed = 0
     try:
         for epoch in range(options.epochs):
             student.train()
@@ -161,13 +164,28 @@ def distill(work, options):
                 loss.backward()
                 optimizer.step()
                 schedule.step()
-            work.log("distill: epoch %d/%d, loss %.3f" % (epoch + 1, options.epochs, loss.item()))
-            if time.time() - started > options.max_seconds:
-                work.log("distill: stopped at the %ds budget" % options.max_seconds)
-                break
+            completed = epoch + 1
+            work.log("distill: epoch %d/%d, loss %.3f" % (completed, options.epochs, loss.item()))
+            if completed < options.epochs and time.monotonic() - started > options.max_seconds:
+                break   # the safety stop; the learning-rate schedule did not finish
     finally:
         hook.remove()
         student.eval()
+    return _distill_details(work, options, completed, time.monotonic() - started)
+
+
+def _distill_details(work, options, completed, seconds):
+    """Epochs planned and done; a variant the wall-clock safety stop cut short is flagged
+    (and said loudly): it depends on how busy the machine was."""
+    details = {"epochs": options.epochs, "epochs_completed": completed}
+    if completed < options.epochs:
+        text = ("the %g s safety limit (max_seconds) stopped distillation after %d of %d epochs (%.0f s), "
+                "so the variant depends on how busy the machine was and its learning-rate schedule never finished; "
+                "it is made again next time (raise max_seconds if this machine needs longer)"
+                % (options.max_seconds, completed, options.epochs, seconds))
+        work.log("warning: distill was cut short: " + text)
+        details["flags"] = [step_flag(CUT_SHORT, text)]
+    return details
 
 
 def _forward_with_features(model, x, batch_size=256):

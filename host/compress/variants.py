@@ -2,12 +2,20 @@
 
 A variant is an ordered chain: module-level (PyTorch) steps first, then export to
 ONNX, then ONNX-level steps, each taking the previous output. The cache key covers
-everything that decides a variant's bytes: the source model's hash (and the PyTorch
-weights' hash for module-level chains), every step and its options, the data hashes,
-and the tool versions. An unchanged model is never compressed twice.
+everything that decides a variant's bytes and its manifest's figures: the source
+model's hash (and the PyTorch weights' hash for module-level chains), every step and
+its options, the hash of the whole dataset (every manifest's host fidelity is computed
+on its evaluation inputs, so a variant made on synthetic inputs is never reused for
+real data), and the tool versions. An unchanged model is never compressed twice; a
+variant a time limit cut short is made again (it depended on how busy the machine was).
+
+Every manifest has ``flags`` (see accounting.py): what makes the variant other than its
+recipe asked for, raised by its steps (``details["flags"]``) or by the checks on a
+quantized result. ONNX generators that report progress take a keyword ``log``.
 """
 
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -26,7 +34,8 @@ from . import accounting, prepare
 from . import options as opts
 from . import registry
 
-# Steps whose result depends on the data, not only on the model and options.
+# Steps whose bytes depend on the calibration or training data (the manifest's
+# "calibration" record); every variant's figures depend on the evaluation data.
 _DATA_STEPS = {"int8-static", "mixed-precision", "prune", "distill"}
 
 
@@ -105,6 +114,11 @@ class Variant:
     def sha256(self):
         return self.manifest["sha256"]
 
+    @property
+    def flags(self):
+        """What makes this variant other than its recipe asked for (accounting.FLAG_KINDS)."""
+        return self.manifest.get("flags") or []
+
 
 class StepFailed(ModelError):
     """One step of one variant failed: the variant is reported as failed, the run goes on."""
@@ -125,7 +139,7 @@ def _cause(exc, scratch_folders):
 
 def _failed(spec, reason):
     return Variant(spec.name, None, {"name": spec.name, "technique": spec.technique, "size_bytes": None,
-                                     "failure": reason}, failure=reason)
+                                     "failure": reason, "flags": []}, failure=reason)
 
 
 def default_specs(reduce_range=False):
@@ -147,6 +161,30 @@ def _hash_arrays(arrays):
     return digest.hexdigest()
 
 
+def dataset_hash(dataset):
+    """One hash over all the data a variant's bytes or figures can depend on: evaluation
+    and calibration inputs, labels, inputs given once for every sample, and the axes the
+    samples are fed at."""
+    arrays = {"evaluation/" + name: values for name, values in dataset.inputs.items()}
+    arrays.update({"calibration/" + name: values for name, values in dataset.calibration.items()})
+    if dataset.labels is not None:
+        arrays["labels"] = np.asarray(dataset.labels)
+    constants = getattr(dataset, "constants", None) or {}
+    arrays.update({"constant/" + name: np.asarray(value) for name, value in constants.items()})
+    axes = getattr(dataset, "axes", None) or {}
+    arrays.update({"axis/" + name: np.asarray(axis) for name, axis in axes.items() if axis})
+    return _hash_arrays(arrays)
+
+
+def _data_record(dataset, data_sha):
+    """Which data every figure of a manifest used (manifest "data")."""
+    return {"sha256": data_sha, "source": dataset.source, "synthetic": dataset.synthetic,
+            "evaluation_samples": dataset.count,
+            "calibration_samples": len(next(iter(dataset.calibration.values()))) if dataset.calibration else 0,
+            "labelled": dataset.labels is not None,
+            "constants": sorted(getattr(dataset, "constants", None) or {})}
+
+
 def _versions(with_torch=False):
     import onnxruntime
 
@@ -160,10 +198,9 @@ def _versions(with_torch=False):
 
 
 def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=()):
-    uses_data = any(s.technique in _DATA_STEPS for s in spec.steps)
+    """``data_sha`` is ``dataset_hash``: every variant's manifest holds figures computed on the data."""
     uses_torch = bool(spec.torch_steps)
-    key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps],
-           "data": data_sha if uses_data else None,
+    key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps], "data": data_sha,
            "torch": torch_source.state_sha if uses_torch else None,
            "train": _hash_arrays({"x": torch_source.train_x, "y": torch_source.train_y})
            if uses_torch and torch_source.has_training_data else None,
@@ -186,7 +223,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                              % (spec.name, ", ".join(s.technique for s in spec.torch_steps)))
     source_sha = modelinfo.sha256_file(source)
     source_info = accounting.describe(source)
-    data_sha = _hash_arrays(dataset.calibration)
+    data_sha = dataset_hash(dataset)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
     prepared = prepare.prepare(source, root / "prepared" / source_sha[:32])
@@ -204,9 +241,9 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 continue
             folder = root / cache_key(source_sha, spec, data_sha, torch_source,
                                       [step["step"] for step in prepared.steps])
-            if (folder / "manifest.json").exists():
-                manifest = json.loads((folder / "manifest.json").read_text())
-                made.append(Variant(spec.name, folder / "model.onnx", manifest, cached=True))
+            cached = _cached(folder, spec, log)
+            if cached is not None:
+                made.append(cached)
                 continue
             log("compress: %s (%s)" % (spec.name, spec.technique))
             if reference is None:
@@ -222,6 +259,18 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
             made.append(Variant(spec.name, folder / "model.onnx",
                                 json.loads((folder / "manifest.json").read_text())))
     return made
+
+
+def _cached(folder, spec, log):
+    """The variant already made in ``folder``; None when absent or cut short when made."""
+    if not (folder / "manifest.json").exists():
+        return None
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if not accounting.made_under_time_pressure(manifest):
+        return Variant(spec.name, folder / "model.onnx", manifest, cached=True)
+    log("compress: %s was cut short by a time limit when it was made: making it again" % spec.name)
+    shutil.rmtree(folder, ignore_errors=True)
+    return None
 
 
 def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
@@ -245,8 +294,9 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     for index, step in enumerate(onnx_steps):
         output = staging / ("step%d.onnx" % index)
         started = time.time()
-        details = _step(step, (staging, workdir), registry.get(step.technique).generate, current, output,
-                        step.options, dataset, workdir)
+        generate = registry.get(step.technique).generate
+        details = _step(step, (staging, workdir), generate, current, output, step.options, dataset, workdir,
+                        **_progress_log(generate, log))
         records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = output
     final = staging / "model.onnx"
@@ -260,14 +310,20 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     return final, records
 
 
-def _step(step, scratch_folders, generate, *args):
+def _progress_log(generate, log):
+    """``log=`` for an ONNX generator that reports progress (a long search such as
+    mixed-precision); the plain contract (registry.py) for the others."""
+    return {"log": log} if "log" in inspect.signature(generate).parameters else {}
+
+
+def _step(step, scratch_folders, generate, *args, **keywords):
     """Run one step's generator; any failure becomes StepFailed naming the step.
 
     A UsageError is the user's request being impossible (the whole command stops); a
     KeyboardInterrupt is not a failure of the step.
     """
     try:
-        return generate(*args)
+        return generate(*args, **keywords)
     except UsageError:
         raise
     except Exception as exc:  # third-party libraries fail in many ways; each is about this variant
@@ -304,18 +360,25 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
             "options": opts.to_dict(spec.steps[-1].options) if len(spec.steps) == 1 else None,
             "lineage": lineage,
             "source": {"path": str(source), "sha256": source_sha, **source_info},
-            "calibration": {"sha256": data_sha, "source": dataset.source} if uses_data else None,
+            "calibration": {"sha256": _hash_arrays(dataset.calibration), "source": dataset.source}
+            if uses_data else None,
+            # The data every figure below was computed on (and the cache key holds).
+            "data": _data_record(dataset, data_sha),
             # Which samples calibrated and which evaluated (host_fidelity below): never the same ones.
             "data_split": dataset.split.to_dict() if dataset.split else None,
             "compress_seconds": round(time.time() - started, 3),
             "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
         }
         try:
-            manifest.update(accounting.describe(final, source_info))
-            manifest["host_fidelity"] = accounting.fidelity(final, dataset, reference)
+            described = accounting.describe(final, source_info)
+            manifest.update(described)
+            manifest["host_fidelity"] = _fidelity_on(accounting.fidelity(final, dataset, reference), dataset,
+                                                     data_sha)
         except ModelError as exc:
             raise StepFailed(spec.steps[-1].technique, "the graph it produced does not run on the host (%s); "
                              "the source model is fine" % _cause(exc, (staging, workdir)))
+        manifest["host_timing"], manifest["flags"] = _checks(lineage, source, final, source_info, described,
+                                                             dataset)
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.rename(staging, folder)
     except OSError:
@@ -324,3 +387,23 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
         # Made concurrently by another run from identical inputs: keep theirs.
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fidelity_on(fidelity, dataset, data_sha):
+    """The host fidelity record, saying which data it was computed on."""
+    if fidelity is None:
+        return None
+    return dict(fidelity, data={"sha256": data_sha, "set": "evaluation", "source": dataset.source,
+                                "synthetic": dataset.synthetic,
+                                "samples": min(accounting.FIDELITY_SAMPLES, dataset.count)})
+
+
+def _checks(lineage, source, final, source_info, described, dataset):
+    """(host timing or None, flags): the flags the steps raised, and for a quantized
+    variant a side-by-side host timing and the larger/slower checks against its source."""
+    flags = accounting.lineage_flags(lineage)
+    quantizing = [r["technique"] for r in lineage if r["technique"] in prepare.QUANTIZING_STEPS]
+    if not quantizing:
+        return None, flags
+    timing = accounting.host_timing(source, final, dataset)
+    return timing, flags + accounting.quantized_flags(quantizing[-1], source, final, source_info, described, timing)
