@@ -169,14 +169,32 @@ def _attribute(node, name):
     return next((attr.i for attr in node.attribute if attr.name == name), None)
 
 
-def multiply_adds(model):
+def _at_shapes(model, input_shapes):
+    """A copy of ``model`` whose inputs have the given concrete shapes (a dynamic height
+    and width count at the size the data or --input-shape gives, not at none)."""
+    import onnx
+
+    fixed = onnx.ModelProto()
+    fixed.CopyFrom(model)
+    for value in fixed.graph.input:
+        dims = (input_shapes or {}).get(value.name)
+        if dims is None or len(dims) != len(value.type.tensor_type.shape.dim):
+            continue
+        for dim, size in zip(value.type.tensor_type.shape.dim, dims):
+            dim.Clear()
+            dim.dim_value = int(size)
+    return fixed
+
+
+def multiply_adds(model, input_shapes=None):
     """Multiply-accumulates of Conv and MatMul-like nodes for one sample, or None.
 
+    ``input_shapes`` ({input: dims}) fixes dynamic dimensions at the shapes measured.
     Other ops (activations, pooling, adds) are cheap by comparison and not counted.
     A 4-bit MatMulNBits layer does the same multiply-adds as the MatMul it replaced.
     """
     try:
-        inferred = _infer_shapes(model)
+        inferred = _infer_shapes(_at_shapes(model, input_shapes) if input_shapes else model)
     except Exception:
         return None
     shapes = {}

@@ -187,3 +187,5 @@ def test_dynamic_height_and_width_need_a_shape_and_the_health_check_uses_it(tmp_
     assert run.variant("fp32").measurement.ok and run.variant("int8-static").measurement.ok
     install = run.decision.install
     assert install.installed and install.check["real_sample"] is True   # a real 24x32 sample, not a 1x1 guess
+    # Multiply-adds at the measured size: 8 filters of 3x5x5 over a 20x28 output.
+    assert run.variant("fp32").manifest["macs"] == 8 * 75 * 20 * 28

@@ -84,6 +84,8 @@ def test_fp16_of_a_ctc_recogniser_that_decodes_the_same_text_passes(tmp_path, ho
     fp16 = fidelity(run, "fp16").output("logits")
     assert fp16.metric == "sequence" and fp16.score_name == "exact-sequence agreement (CTC-decoded)"
     assert fp16.score == 1.0 and not fp16.identical          # not bit-identical, yet the same text
+    host_side = run.variant("fp16").manifest["host_fidelity"]["outputs"][0]
+    assert host_side["metric"] == "sequence" and host_side["score"] == 1.0   # the user's metric on the host too
     verdict = run.decision.variant("fp16")
     assert verdict.feasible, verdict.reason
     check = next(c for c in verdict.checks if c.constraint == "max_accuracy_drop")

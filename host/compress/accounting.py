@@ -19,7 +19,8 @@ import lzma
 import os
 import statistics
 import time
-from typing import Dict, List
+from dataclasses import dataclass
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -49,9 +50,11 @@ CONVERSION_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear",
 MIB = float(2 ** 20)
 
 
-def describe(path, source_info=None):
+def describe(path, source_info=None, input_shapes=None):
+    """``input_shapes``: the shapes each input is fed at (Dataset.feed_shapes), so the
+    multiply-adds of a model with dynamic dimensions count at the measured size."""
     model = modelinfo.load(path)
-    macs = modelinfo.multiply_adds(model)
+    macs = modelinfo.multiply_adds(model, input_shapes)
     with open(path, "rb") as handle:
         data = handle.read()
     return {"size_bytes": os.path.getsize(path), "sha256": modelinfo.sha256_file(path),
@@ -62,16 +65,25 @@ def describe(path, source_info=None):
             "macs": macs if macs is not None else (source_info or {}).get("macs")}
 
 
-def reference(source, dataset):
-    """The original model's outputs ({output: stacked per sample}) on the first samples."""
-    return model_outputs(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+@dataclass
+class Reference:
+    """The original model's outputs ({output: stacked per sample}) on the first samples,
+    and the metric judging each output (None: the defaults for their shapes)."""
+
+    outputs: Dict[str, np.ndarray]
+    metric_specs: Optional[list] = None
 
 
-def fidelity(path, dataset, reference_outputs, metric_specs=None):
-    """The same comparison the agent makes on the board, so host and device figures agree;
-    each output judged by ``metric_specs`` (the defaults for its shape when None)."""
-    if reference_outputs is None:
+def reference(source, dataset, metric_specs=None):
+    outputs = model_outputs(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+    return None if outputs is None else Reference(outputs, metric_specs)
+
+
+def fidelity(path, dataset, reference):
+    """The same comparison the agent makes on the board, so host and device figures agree."""
+    if reference is None:
         return None
+    reference_outputs, metric_specs = reference.outputs, reference.metric_specs
     count = len(next(iter(reference_outputs.values())))
     outputs = model_outputs(path, dataset, count)
     if outputs is None or set(outputs) != set(reference_outputs):

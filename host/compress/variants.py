@@ -197,8 +197,9 @@ def _versions(with_torch=False):
     return versions
 
 
-def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=()):
-    """``data_sha`` is ``dataset_hash``: every variant's manifest holds figures computed on the data."""
+def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=(), metric_specs=None):
+    """``data_sha`` is ``dataset_hash``: every variant's manifest holds figures computed on
+    the data, judged by ``metric_specs`` (part of the key when given)."""
     uses_torch = bool(spec.torch_steps)
     key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps], "data": data_sha,
            "torch": torch_source.state_sha if uses_torch else None,
@@ -209,11 +210,15 @@ def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=()):
         # What preparing the source did; absent for a model that needed nothing, so the
         # keys of variants made before preparation existed still hold.
         key["prepared"] = list(preparation)
+    if metric_specs:
+        # What judges each output, not who chose it.
+        key["metrics"] = [dict(m.to_dict(), chosen_by=None) for m in metric_specs]
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
-def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None):
-    """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``."""
+def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None):
+    """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``;
+    host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve)."""
     source = Path(source)
     modelinfo.load(source)  # fail early and clearly on a bad file
     for spec in specs:
@@ -222,7 +227,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                              "use the demo or give the PyTorch model with --torch module:function"
                              % (spec.name, ", ".join(s.technique for s in spec.torch_steps)))
     source_sha = modelinfo.sha256_file(source)
-    source_info = accounting.describe(source)
+    source_info = accounting.describe(source, input_shapes=dataset.feed_shapes())
     data_sha = dataset_hash(dataset)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
@@ -240,14 +245,14 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 made.append(_failed(spec, refused))
                 continue
             folder = root / cache_key(source_sha, spec, data_sha, torch_source,
-                                      [step["step"] for step in prepared.steps])
+                                      [step["step"] for step in prepared.steps], metric_specs)
             cached = _cached(folder, spec, log)
             if cached is not None:
                 made.append(cached)
                 continue
             log("compress: %s (%s)" % (spec.name, spec.technique))
             if reference is None:
-                reference = accounting.reference(source, dataset)
+                reference = accounting.reference(source, dataset, metric_specs)
             try:
                 _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
                             torch_source, reference, log)
@@ -370,7 +375,7 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
             "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
         }
         try:
-            described = accounting.describe(final, source_info)
+            described = accounting.describe(final, source_info, dataset.feed_shapes())
             manifest.update(described)
             manifest["host_fidelity"] = _fidelity_on(accounting.fidelity(final, dataset, reference), dataset,
                                                      data_sha)
