@@ -259,7 +259,7 @@ def select(results, constraints, baseline=BASELINE):
         if v.flags and v.ok:
             # Never offered as what its recipe asked for: a missed target, a cut-short
             # training, a quantized file larger or slower than its source shows here.
-            v.reason += " [flagged when made: %s]" % "; ".join(v.flags)
+            v.reason += " [flagged when made: %s]" % "; ".join(flag.split(" (")[0] for flag in v.flags)
     return Decision(
         chosen=chosen.name if chosen else None, percentile=percentile,
         objective="lowest %s latency among feasible variants; a tie (overlapping 95%% CIs, or within %d%% "
