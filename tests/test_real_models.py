@@ -189,3 +189,55 @@ def test_dynamic_height_and_width_need_a_shape_and_the_health_check_uses_it(tmp_
     assert install.installed and install.check["real_sample"] is True   # a real 24x32 sample, not a 1x1 guess
     # Multiply-adds at the measured size: 8 filters of 3x5x5 over a 20x28 output.
     assert run.variant("fp32").manifest["macs"] == 8 * 75 * 20 * 28
+
+
+def noisy_model(path):
+    """Each run multiplies by a 64x64 matrix a random number of times (1 to ~150,
+    log-uniform): a latency spread too wide to rank on, whatever the machine."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper
+
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["x_in", "w"], ["x_mid"]), helper.make_node("Tanh", ["x_mid"], ["x_out"]),
+         helper.make_node("Identity", ["cond_in"], ["cond_out"])], "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_in", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("x_out", TensorProto.FLOAT, [1, 64])])
+    nodes = [helper.make_node("RandomUniform", [], ["r"], shape=[1], low=0.0, high=5.0),
+             helper.make_node("Exp", ["r"], ["trips_f"]), helper.make_node("Cast", ["trips_f"], ["trips_1"], to=7),
+             helper.make_node("Squeeze", ["trips_1", "axis0"], ["trips"]),
+             helper.make_node("Loop", ["trips", "true", "x"], ["y"], body=body)]
+    graph = helper.make_graph(
+        nodes, "noisy", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])],
+        [numpy_helper.from_array(np.array(True), "true"), numpy_helper.from_array(np.array([0]), "axis0"),
+         numpy_helper.from_array((np.random.RandomState(0).randn(64, 64) * 0.1).astype(np.float32), "w")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx_save(model, path)
+    return path
+
+
+def onnx_save(model, path):
+    import onnx
+
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_a_winner_too_noisy_to_rank_is_measured_again_with_more_samples(tmp_path, host_env):
+    from edgeshrink.shared.types import BenchSettings
+
+    model = noisy_model(tmp_path / "noisy.onnx")
+    source = deploy.resolve_model(model)
+    made = variants.make_variants(model, source.dataset, [variants.VariantSpec.build("fp32", "fp32")],
+                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    device = inventory.Device(name="board", root=str(tmp_path / "board"))
+    # 100 runs: enough for a 95% CI of p90 (fewer give none, and nothing to judge).
+    settings = BenchSettings(threads=1, warmup_runs=3, min_runs=100, max_runs=5000, min_time_s=0.0, max_time_s=2.0)
+    run = deploy.deploy(device, source, made, settings)
+    note = next(n for n in run.decision.notes if n.startswith("re-measured fp32 with >= 400 runs and >= 1.00 s"))
+    assert "was too wide to decide" in note
+    assert run.variant("fp32").measurement.latency_pass.latency.n >= 400   # the second, longer pass counts
