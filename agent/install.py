@@ -1,4 +1,4 @@
-"""The ``install`` and ``status`` ops: atomic switch, health check, rollback."""
+"""The ``install`` and ``status`` ops: health check of the staged model, then an atomic switch."""
 
 import json
 import os
@@ -42,8 +42,9 @@ def health_check(root, name, runtime, threads, request_id, data_path=None):
 
 
 def install(root, request_id, args, send_event):
-    """args: {name, blob, manifest, runtime?, threads?, data_blob?}. Switches ``active`` to the
-    new deployment, checks it loads and runs, and switches back if it does not."""
+    """args: {name, blob, manifest, runtime?, threads?, data_blob?}. Checks that the staged
+    deployment loads and runs, and only then switches ``active`` to it: an agent killed at
+    any moment leaves ``active`` on a model that passed its check."""
     name = check_name(args.get("name"))
     blob_path = root.require_blob(check_sha(args.get("blob")))
     data_path = root.require_blob(check_sha(args["data_blob"])) if args.get("data_blob") else None
@@ -52,15 +53,15 @@ def install(root, request_id, args, send_event):
     with root.locked(float(args.get("lock_timeout_s", 600))):
         _stage(root, name, blob_path, args.get("manifest") or {})
         previous = root.active_name()
-        root.switch_active(name)
         send_event(request_id, "progress", {"phase": "health_check", "variant": name})
         try:
             check = health_check(root, name, runtime, threads, request_id, data_path)
         except EdgeshrinkError as exc:
-            root.switch_active(previous)
-            return InstallOutcome(installed=False, rolled_back=True, active=previous, previous=previous,
+            # Never switched: the previous deployment stays active.
+            return InstallOutcome(installed=False, rolled_back=False, active=previous, previous=previous,
                                   attempted=name,
                                   check={"ok": False, "code": exc.code, "message": exc.message}).to_dict()
+        root.switch_active(name)
     return InstallOutcome(installed=True, rolled_back=False, active=name, previous=previous,
                           attempted=name, check=check).to_dict()
 

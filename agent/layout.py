@@ -13,6 +13,7 @@ import fcntl
 import hashlib
 import os
 import re
+import stat
 import time
 from contextlib import contextmanager
 
@@ -62,8 +63,9 @@ class DeviceRoot:
         check_sha(sha)
         check_name(incoming_name)
         source = os.path.join(self.incoming, incoming_name)
-        if not os.path.isfile(source):
+        if not os.path.lexists(source):
             raise TransferError("upload %s never arrived on the device" % incoming_name)
+        _require_regular(source, incoming_name)
         # A complete file is the simplest case of one still arriving.
         return self.receive_blob(sha, incoming_name, os.path.getsize(source))
 
@@ -78,7 +80,7 @@ class DeviceRoot:
         final = os.path.join(self.incoming, incoming_name)
         growing = final + UPLOAD_SUFFIX
         digest = hashlib.sha256()
-        done = 0
+        done, identity = 0, None
         last_progress = time.monotonic()
         handle = None
         try:
@@ -86,7 +88,8 @@ class DeviceRoot:
                 if handle is None:
                     for candidate in (growing, final):
                         try:
-                            handle = open(candidate, "rb")
+                            # Never through a symlink: a blob is bytes that were uploaded.
+                            handle = os.fdopen(os.open(candidate, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)), "rb")
                             break
                         except OSError:
                             continue
@@ -96,7 +99,8 @@ class DeviceRoot:
                     done += len(block)
                     last_progress = time.monotonic()
                     continue
-                if done >= size and os.path.isfile(final):
+                if done >= size and os.path.lexists(final):
+                    identity = os.fstat(handle.fileno()) if handle is not None else None
                     break
                 if time.monotonic() - last_progress > stall_timeout_s:
                     raise TransferError("upload %s stalled at %d of %d bytes" % (incoming_name, done, size))
@@ -104,6 +108,7 @@ class DeviceRoot:
         finally:
             if handle is not None:
                 handle.close()
+        _require_regular(final, incoming_name, identity)
         if done != size or digest.hexdigest() != sha:
             if os.path.exists(final):
                 os.unlink(final)
@@ -170,3 +175,21 @@ class DeviceRoot:
             yield
         finally:
             handle.close()
+
+
+def _require_regular(path, name, identity=None):
+    """The upload must be a regular file (no symlink, FIFO or directory), and the very file
+    that was hashed; anything else is removed and refused."""
+    try:
+        status = os.lstat(path)
+    except OSError:
+        raise TransferError("upload %s vanished before it was committed" % name)
+    same = identity is None or (status.st_ino, status.st_dev) == (identity.st_ino, identity.st_dev)
+    if not stat.S_ISREG(status.st_mode) or not same:
+        try:
+            if not stat.S_ISDIR(status.st_mode):
+                os.unlink(path)
+        except OSError:
+            pass
+        raise TransferError("upload %s is not a regular file that was uploaded (a symlink or a replaced file); "
+                            "refused" % name)

@@ -297,7 +297,7 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
     """Measure, decide, store, and install the winner. Returns the run.
 
     Raises ConstraintError (after storing the run) when nothing is feasible, and
-    RemoteError when the winner failed its health check and was rolled back.
+    RemoteError when the winner failed its health check (the previous deployment stays active).
     """
     store = store or ResultsStore()
     options = options or ConnectOptions()
@@ -319,11 +319,12 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
         if do_install:
             winner = next(v for v in variants if v.name == chosen)
             outcome = install(session, winner, on_event, options.lock_timeout_s, run.evaluation_blob)
-            run.status = "installed" if outcome.installed else "rolled_back"
+            run.status = "installed" if outcome.installed else "check_failed"
             run.decision.install = outcome
             store.set_decision(run.run_id, run.decision, run.status)
             if not outcome.installed:
-                raise RemoteError("device '%s': %s failed its health check (%s); rolled back to %s"
+                raise RemoteError("device '%s': %s failed its health check (%s); it was not switched to, %s stays "
+                                  "active"
                                   % (device.name, chosen, outcome.check_message, outcome.active or "nothing"),
                                   run_id=run.run_id)
     return run

@@ -4,6 +4,8 @@ Every validation error names the file, the device and the key, so a user can fix
 it without reading code. The schema is documented in README.md.
 """
 
+import math
+import re
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -90,8 +92,35 @@ def _is_type(value, kind):
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
     if kind is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
+        # NaN and infinity are never a setting: a limit of inf checks nothing.
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return isinstance(value, kind)
+
+
+# A device name becomes a path component (a local root, a lock name): a safe set only.
+_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _root_problem(root, connection):
+    """Why ``root`` cannot be the agent's root, or None. On a board the root lives under the
+    login user's home: a relative root means ``~/<root>``; ``..`` never climbs out of it."""
+    if not root or any(ord(c) < 32 or c == "\x7f" for c in root):
+        return "must be a non-empty path without control characters"
+    parts = root.split("/")
+    if ".." in parts:
+        return "must not contain '..' (got %r)" % root
+    if root.startswith("~") and not (root == "~" or root.startswith("~/")):
+        return "may start with '~/' (the login user's home), not another user's home (got %r)" % root
+    if connection == "local" and not root.startswith(("/", "~")):
+        return "must be an absolute path or start with '~/' on the local device (got %r)" % root
+    return None
+
+
+def _resolved_root(root, connection):
+    """An ssh root not absolute and not under ~ is under the login user's home."""
+    if connection == "ssh" and not root.startswith(("/", "~")):
+        return "~/" + root.lstrip("./")
+    return root
 
 
 def _constraint_problem(key, value):
@@ -140,6 +169,9 @@ def _bench(where, table):
 
 def _device(path, name, table):
     where = _Where(path, name)
+    if not _DEVICE_NAME.match(name):
+        raise InventoryError("%s: device name %r: use letters, digits, '.', '_' and '-' (at most 64, starting "
+                             "with a letter or digit)" % (path, name))
     if not isinstance(table, dict):
         raise InventoryError("%s: device '%s' must be a table ([devices.%s])" % (path, name, name))
     values = {}
@@ -167,6 +199,12 @@ def _device(path, name, table):
             where.fail(key, "must list non-negative CPU numbers")
     if "tags" in values and not all(isinstance(t, str) for t in values["tags"]):
         where.fail("tags", "must list strings")
+    if "root" in values:
+        connection = values.get("connection", "local")
+        problem = _root_problem(values["root"], connection)
+        if problem:
+            where.fail("root", problem)
+        values["root"] = _resolved_root(values["root"], connection)
     values["constraints"] = _constraints(where, values.get("constraints", {}))
     values["bench"] = _bench(where, values.get("bench", {}))
     return Device(name=name, **values)

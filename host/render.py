@@ -11,10 +11,20 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from ..shared.measurement import VariantMeasurement
+from ..shared.visible_text import visible
 
 # Piped output (CI logs, files) gets a width that fits the results table, not 80 columns.
-out = Console(width=None if sys.stdout.isatty() else 160)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+class SafeConsole(Console):
+    """Every string rich renders, table cells included, passes through ``visible``: text
+    from a board or a file never reaches the terminal as control sequences. (The
+    colours rich adds itself are not strings and are unaffected.)"""
+
+    def render_str(self, text, **kwargs):
+        return super().render_str(visible(text, keep_newlines=True), **kwargs)
+
+
+out = SafeConsole(width=None if sys.stdout.isatty() else 160)
+err = SafeConsole(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
 def _fmt(value, pattern="%.3f", missing="-"):

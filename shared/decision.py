@@ -63,7 +63,9 @@ class CandidateVerdict(Record):
 
 @dataclass
 class InstallOutcome(Record):
-    """What the agent's ``install`` op did: switched, checked, or rolled back."""
+    """What the agent's ``install`` op did: checked the staged model, then switched to it, or
+    kept the previous deployment active. ``rolled_back`` is true only from older agents that
+    switched first and switched back."""
 
     installed: bool = False
     rolled_back: bool = False

@@ -107,7 +107,7 @@ def test_a_variant_that_cannot_load_is_reported_not_fatal(tmp_path, tiny_variant
     assert "failed on the device" in results["junk"].figure("p50_ms").missing
 
 
-def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, agent_python, tiny_variants):
+def test_install_checks_before_it_switches_so_a_broken_model_is_never_active(tmp_path, agent_python, tiny_variants):
     source, made = tiny_variants
     good = next(v for v in made if v.name == "int8-static")
     with session_for(tmp_path, agent_python) as session:
@@ -121,8 +121,11 @@ def test_install_switches_atomically_and_rolls_back_a_broken_model(tmp_path, age
         junk.write_bytes(good.path.read_bytes()[: good.path.stat().st_size // 2])
         sha = __import__("hashlib").sha256(junk.read_bytes()).hexdigest()
         bad = variants.Variant("corrupt", junk, {"sha256": sha, "technique": "fp32"})
+        link_before = os.lstat(os.path.join(root, "active"))
         second = deploy.install(session, bad)
-        assert not second.installed and second.rolled_back
+        assert not second.installed and not second.rolled_back    # never switched, nothing to undo
+        link_after = os.lstat(os.path.join(root, "active"))
+        assert (link_after.st_ino, link_after.st_mtime_ns) == (link_before.st_ino, link_before.st_mtime_ns)
         assert second.active == first.active and second.check["code"] == "model"
         assert os.readlink(os.path.join(root, "active")) == "deployments/" + first.active
         status = session.call("status")
@@ -141,6 +144,23 @@ def test_corrupted_upload_is_refused_and_never_becomes_a_blob(tmp_path):
         assert session.call("have_blobs", {"sha256": ["0" * 64]})["missing"] == ["0" * 64]
         with pytest.raises(ProtocolError, match="not a valid name"):
             session.call("commit_blob", {"sha256": "0" * 64, "incoming": "../../etc/passwd"})
+
+
+def test_a_symlink_in_the_upload_area_never_becomes_a_blob(tmp_path):
+    import hashlib
+
+    secret = tmp_path / "outside-the-root.txt"
+    secret.write_bytes(b"not an upload" * 100)
+    sha = hashlib.sha256(secret.read_bytes()).hexdigest()
+    with session_for(tmp_path, sys.executable) as session:
+        incoming = os.path.join(session.root, "incoming")
+        os.makedirs(incoming, exist_ok=True)
+        os.symlink(str(secret), os.path.join(incoming, "link.part"))
+        with pytest.raises(Exception, match="not a regular file"):
+            session.call("commit_blob", {"sha256": sha, "incoming": "link.part"})
+        assert session.call("have_blobs", {"sha256": [sha]})["missing"] == [sha]
+        assert not os.path.lexists(os.path.join(incoming, "link.part"))   # removed, never followed
+        assert secret.exists()
 
 
 def test_a_board_without_the_runtime_is_told_what_to_install(tmp_path, python38, tiny_variants, host_env):

@@ -240,3 +240,21 @@ def test_option_groups_become_options_and_refuse_a_name_declared_twice():
 
     with pytest.raises(TypeError, match="stop"):
         expand_option_groups(clash)
+
+
+def test_control_characters_from_a_file_name_or_a_board_never_reach_the_terminal(tmp_path, host_env, devices_file):
+    from edgeshrink.host import render
+    from edgeshrink.host.runs import VariantResult
+    from edgeshrink.shared.measurement import VariantError, VariantMeasurement
+
+    hostile = "model\x1b]0;owned\x07\x1b[2J\x9b.onnx"
+    result = cli(host_env, devices_file, "compress", str(tmp_path / hostile))
+    assert result.returncode == 8, result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr and "\x9b" not in result.stderr
+    assert "model\\x1b]0;owned\\x07\\x1b[2J\\x9b.onnx" in result.stderr
+
+    # An error message a board sent, shown in the results table.
+    board_said = VariantMeasurement(variant="fp32", ok=False, error=VariantError("model", "bad\x1b[31m\rmodel"))
+    with render.out.capture() as captured:
+        render.out.print(render.results_table([VariantResult("fp32\x1b[5m", {"size_bytes": 1}, board_said)]))
+    assert "\x1b" not in captured.get() and "fp32\\x1b[5m" in captured.get()

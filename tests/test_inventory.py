@@ -72,6 +72,13 @@ max_time_s = 20.0
     ('[devices.b.constraints]\nrequire_thermal_evidence = 1\n', "constraints.require_thermal_evidence",
      "true or false"),
     ('[devices.b.constraints]\nallow_unknown = "max_power_w"\n', "constraints.allow_unknown", "list of strings"),
+    ('[devices.b.constraints]\nmax_latency_ms = inf\n', "constraints.max_latency_ms", "non-negative number"),
+    ('[devices.b.constraints]\nmax_peak_memory_mb = nan\n', "constraints.max_peak_memory_mb", "non-negative"),
+    ('[devices.b]\nconnect_timeout_s = inf\n', "connect_timeout_s", "must be"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nroot = "~/../etc"\n', "root", "must not contain '..'"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nroot = "~root/x"\n', "root", "not another user's home"),
+    ('[devices.b]\nroot = "relative/dir"\n', "root", "absolute path or start with '~/'"),
+    ('[devices.b]\nroot = "/tmp/a\\u001b[2Jb"\n', "root", "without control characters"),
 ])
 def test_validation_errors_name_file_device_and_key(tmp_path, body, key, words):
     path = write(tmp_path, body)
@@ -108,3 +115,15 @@ def test_settings_arriving_over_the_wire_are_refused_by_type_and_range(values, w
 
 def test_settings_at_the_limits_are_accepted():
     assert BenchSettings(max_runs=MAX_RUNS_LIMIT, min_time_s=0, max_time_s=1).validate() == []
+
+
+def test_a_relative_ssh_root_lives_under_the_login_home(tmp_path):
+    path = write(tmp_path, '[devices.b]\nconnection = "ssh"\nhost = "h"\nroot = "boards/edge"\n')
+    assert inventory.load(path).get("b").root == "~/boards/edge"    # never at the board's /
+
+
+@pytest.mark.parametrize("name", ["../../x", "a/b", ".hidden", "", "x" * 65, "tab\\tname"])
+def test_a_device_name_that_could_move_a_path_is_refused(tmp_path, name):
+    path = write(tmp_path, '[devices."%s"]\n' % name)
+    with pytest.raises(InventoryError, match="device name"):
+        inventory.load(path)
