@@ -13,11 +13,11 @@ from typing import Callable, Dict, List, Optional
 from ..shared.conventions import EventKind, Op
 from ..shared.decision import InstallOutcome
 from ..shared.device_facts import DeviceFacts
-from ..shared.errors import ConstraintError, ProtocolError, RemoteError, UsageError
+from ..shared.errors import ConstraintError, ProtocolError, RemoteError, StoreError, UsageError
 from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
-from . import agent_bundle, dataset as datasets, input_shapes, metrics as task_metrics, modelinfo, paths, push
+from . import agent_bundle, dataset as datasets, input_shapes, metrics as task_metrics, modelinfo, paths, push, spool
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
@@ -311,7 +311,7 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
         chosen = run.decision.chosen
         if chosen is None:
             run.status = "no_feasible_variant"
-        run.run_id = store.save_run(run)
+        run.run_id = _save(store, run)
         if chosen is None:
             raise ConstraintError("device '%s': no variant meets the constraints (run #%d; see the reasons above)"
                                   % (device.name, run.run_id),
@@ -321,13 +321,24 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
             outcome = install(session, winner, on_event, options.lock_timeout_s, run.evaluation_blob)
             run.status = "installed" if outcome.installed else "check_failed"
             run.decision.install = outcome
-            store.set_decision(run.run_id, run.decision, run.status)
+            try:
+                store.set_decision(run.run_id, run.decision, run.status)
+            except StoreError as failure:
+                raise spool.keep_decision(store, run.run_id, run.decision, run.status, failure) from None
             if not outcome.installed:
                 raise RemoteError("device '%s': %s failed its health check (%s); it was not switched to, %s stays "
                                   "active"
                                   % (device.name, chosen, outcome.check_message, outcome.active or "nothing"),
                                   run_id=run.run_id)
     return run
+
+
+def _save(store, run):
+    """Store a measured run; if the store fails now, the run is spooled, never lost."""
+    try:
+        return store.save_run(run)
+    except StoreError as failure:
+        raise spool.keep_run(store, run, failure) from None
 
 
 def bench(device, source, variants, settings, store=None, on_event=_quiet, options=None):
@@ -337,7 +348,7 @@ def bench(device, source, variants, settings, store=None, on_event=_quiet, optio
     store.check_usable()
     with open_session(device, options) as session:
         run = measure(session, source, variants, settings, on_event, options.lock_timeout_s)
-        run.run_id = store.save_run(run)
+        run.run_id = _save(store, run)
     return run
 
 

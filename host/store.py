@@ -18,6 +18,7 @@ samples, which sit in ``samples_json``. Every sqlite3 error becomes a StoreError
 
 import json
 import math
+import os
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -52,6 +53,14 @@ CREATE INDEX IF NOT EXISTS runs_by_device ON runs(device, id);
 FIGURE_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov", "load_ms", "first_inference_ms",
                   "peak_rss_mb", "accuracy", "top1_agreement", "cosine_mean", "sqnr_db", "throttled")
 HINT = "pass --db PATH or set EDGESHRINK_DB"
+DEFAULT_LOCK_WAIT_S = 30.0   # EDGESHRINK_DB_LOCK_WAIT_S overrides
+
+
+def _lock_wait_s():
+    try:
+        return max(0.0, float(os.environ.get("EDGESHRINK_DB_LOCK_WAIT_S", DEFAULT_LOCK_WAIT_S)))
+    except ValueError:
+        return DEFAULT_LOCK_WAIT_S
 
 
 def _dumps(value):
@@ -79,7 +88,8 @@ class ResultsStore:
             if self.path.is_dir():
                 raise StoreError("results store %s is a directory, not a database file" % self.path, HINT)
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            connection = sqlite3.connect(str(self.path), timeout=30)
+            # A locked database is waited for, boundedly: another run is writing.
+            connection = sqlite3.connect(str(self.path), timeout=_lock_wait_s())
             connection.row_factory = sqlite3.Row
             version = connection.execute("PRAGMA user_version").fetchone()[0]
             if version > SCHEMA_VERSION:

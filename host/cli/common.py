@@ -25,9 +25,9 @@ from typing import Optional
 
 import typer
 
-from ...shared.errors import EdgeshrinkError, to_dict
+from ...shared.errors import EdgeshrinkError, StoreError, to_dict
 from .. import deploy as jobs
-from .. import inventory, paths, render
+from .. import inventory, paths, render, spool
 from ..compress import recipe as recipe_loader
 from ..compress import variants as variant_maker
 from ..store import ResultsStore
@@ -60,7 +60,14 @@ def find_device(name):
 
 
 def results_store():
-    return ResultsStore(state.db)
+    """The store, with any runs an earlier command had to spool imported into it first."""
+    store = ResultsStore(state.db)
+    try:
+        for line in spool.import_into(store):
+            log(line)
+    except StoreError:
+        pass   # still unusable: the spool stays, and the command reports the store itself
+    return store
 
 
 def log(message):
