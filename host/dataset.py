@@ -32,6 +32,7 @@ import numpy as np
 from ..shared import evaluation
 from ..shared.errors import ModelError
 from ..shared.evaluation import Samples
+from ..shared.tensor_types import ORT_TO_NUMPY
 from . import cas
 
 SYNTHETIC_SAMPLES = 64
@@ -317,9 +318,13 @@ def model_outputs(model_path, dataset, count=None):
     if wanted != set(samples.arrays) | set(samples.constants):
         return None
     names = [o.name for o in session.get_outputs()]
+    # A variant may take other types than the data (fp16 with keep_io_types = false).
+    dtypes = {i.name: ORT_TO_NUMPY.get(i.type) for i in session.get_inputs()}
     collected = {name: [] for name in names}
     for i in range(dataset.count if count is None else count):
-        for name, value in zip(names, session.run(None, samples.feeds(i))):
+        feeds = {n: v.astype(dtypes[n]) if dtypes[n] and v.dtype != dtypes[n] else v
+                 for n, v in samples.feeds(i).items()}
+        for name, value in zip(names, session.run(None, feeds)):
             collected[name].append(np.asarray(value))
     return {name: np.stack(values) for name, values in collected.items()}
 

@@ -1,14 +1,9 @@
 """ONNX Runtime, CPU execution provider, with explicit thread settings."""
 
 from ...shared.errors import ModelError, RemoteError
+from ...shared.tensor_types import ORT_TO_NUMPY
 from .probing import probe_distribution
 
-# ONNX tensor type strings as onnxruntime reports them -> numpy dtype names.
-_ORT_TO_NUMPY = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int64)": "int64", "tensor(int32)": "int32", "tensor(int8)": "int8",
-    "tensor(uint8)": "uint8", "tensor(bool)": "bool",
-}
 
 
 class OnnxRuntimeBackend:
@@ -49,7 +44,7 @@ class OnnxRuntimeRunner:
                          "providers": session.get_providers()}
 
     def input_specs(self):
-        return [{"name": i.name, "shape": list(i.shape), "dtype": _ORT_TO_NUMPY.get(i.type, i.type)}
+        return [{"name": i.name, "shape": list(i.shape), "dtype": ORT_TO_NUMPY.get(i.type, i.type)}
                 for i in self.session.get_inputs()]
 
     def output_names(self):

@@ -4,6 +4,7 @@ Options are plain dataclasses of str/bool/number so they serialise into manifest
 and cache keys unchanged; enum-like fields are validated against their choices.
 """
 
+import math
 from dataclasses import asdict, dataclass, fields
 
 from ...shared.errors import UsageError
@@ -68,12 +69,34 @@ def to_dict(options):
     return asdict(options)
 
 
+_KINDS = {bool: "true or false", int: "a whole number", float: "a finite number", str: "a string"}
+
+
+def _type_problem(kind, value):
+    """Why ``value`` cannot be an option of type ``kind``: a TOML string "false" is not
+    false, 1.5 epochs are not epochs, and NaN or infinity is never a setting."""
+    if kind is bool:
+        ok = isinstance(value, bool)
+    elif kind is int:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif kind is float:
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    else:
+        ok = isinstance(value, kind)
+    return None if ok else "must be %s, got %r" % (_KINDS.get(kind, kind.__name__), value)
+
+
 def from_dict(cls, data):
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
         raise UsageError("unknown option(s) %s for %s; known: %s"
                          % (", ".join(unknown), cls.__name__, ", ".join(sorted(known)) or "none"))
+    kinds = {f.name: f.type for f in fields(cls)}
+    for name, value in data.items():
+        problem = _type_problem(kinds[name], value)
+        if problem:
+            raise UsageError("option %s %s" % (name, problem))
     options = cls(**data)
     options.validate()
     return options

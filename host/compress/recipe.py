@@ -13,6 +13,7 @@ The fp32 baseline is always added (every ratio and accuracy drop is against it);
 variant and the step.
 """
 
+import re
 import sys
 from pathlib import Path
 
@@ -23,6 +24,10 @@ else:  # pragma: no cover
 
 from ...shared.errors import EdgeshrinkError, UsageError
 from .variants import VariantSpec, default_specs
+
+
+# A variant name becomes a deployment directory and a file name on the board.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def _document(path):
@@ -57,9 +62,17 @@ def load(path, reduce_range=False):
     if unknown:
         raise UsageError("%s: unknown top-level key(s) %s (expected [[variant]] tables, [metrics] and `defaults`)"
                          % (path, ", ".join(unknown)))
+    if not isinstance(document.get("defaults", False), bool):
+        raise UsageError("%s: defaults must be true or false, got %r" % (path, document["defaults"]))
+    tables = document.get("variant", [])
+    if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
+        raise UsageError("%s: variants are [[variant]] tables, each with name and steps" % path)
     specs = default_specs(reduce_range) if document.get("defaults") else [VariantSpec.build("fp32", "fp32")]
-    for index, table in enumerate(document.get("variant", [])):
-        name = table.get("name") or "variant-%d" % (index + 1)
+    for index, table in enumerate(tables):
+        name = table.get("name", "variant-%d" % (index + 1))
+        if not isinstance(name, str) or not SAFE_NAME.match(name):
+            raise UsageError("%s: variant name %r: use letters, digits, '.', '_', '+' and '-' (at most 64, "
+                             "starting with a letter or digit)" % (path, name))
         extra = sorted(set(table) - {"name", "steps"})
         if extra:
             raise UsageError("%s: variant '%s': unknown key(s) %s (expected name, steps)"
