@@ -148,8 +148,25 @@ def _random_inputs(specs, samples, seed):
     return arrays
 
 
+def _sample_bytes(specs):
+    total = 0
+    for spec in specs:
+        elements = 1
+        for dim in _concrete(spec.shape)[1:]:
+            elements *= dim
+        total += elements * np.dtype(spec.dtype).itemsize
+    return total
+
+
 def synthetic(specs, samples=SYNTHETIC_SAMPLES, seed=0):
-    """Evaluation inputs from ``seed``, calibration inputs from ``seed + 1``."""
+    """Evaluation inputs from ``seed``, calibration inputs from ``seed + 1``; fewer samples
+    when they are large, and a ModelError for a shape too large to be meant."""
+    per_sample = _sample_bytes(specs)
+    if per_sample > SYNTHETIC_SAMPLE_LIMIT_BYTES:
+        raise ModelError("one sample of the model's inputs at shapes %s is %.1f GiB: too large to generate"
+                         % ({s.name: s.shape for s in specs}, per_sample / 2.0 ** 30),
+                         "check --input-shape, or give real samples with --data")
+    samples = max(2, min(samples, SYNTHETIC_TOTAL_LIMIT_BYTES // max(1, 2 * per_sample)))
     names = tuple(spec.name for spec in specs)
     split = DataSplit("synthetic", SplitMethod.SYNTHETIC_SEEDS, SampleRows(names, 0, samples, seed=seed + 1),
                       SampleRows(names, 0, samples, seed=seed))
@@ -253,6 +270,8 @@ def from_npz(path, specs):
     axes = {s.name: _sample_axis(path, arrays, s) for s in batched}
     inputs = {s.name: _batched(path, arrays, s, s.name, axes[s.name]) for s in batched}
     total = _sample_count(path, inputs, "input")
+    if total == 0:
+        raise ModelError("%s has no samples (its input arrays have 0 rows)" % path, FORMAT_HINT)
     labels = arrays.get("labels")
     if labels is not None and (labels.ndim == 0 or len(labels) != total):
         raise ModelError("%s: 'labels' has %d rows but the inputs have %d samples"
@@ -267,6 +286,8 @@ def from_npz(path, specs):
         dataset = _split_one_set(path, inputs, labels, total)
     else:
         calibration = {s.name: _batched(path, arrays, s, "calib__" + s.name, axes[s.name]) for s in batched}
+        if _sample_count(path, calibration, "calib__") == 0:
+            raise ModelError("%s: the calib__ arrays have no samples" % path, FORMAT_HINT)
         keys = tuple(inputs)
         split = DataSplit(str(path), SplitMethod.CALIB_ARRAYS,
                           SampleRows(tuple("calib__" + n for n in keys), 0,
@@ -324,7 +345,12 @@ def model_outputs(model_path, dataset, count=None):
     for i in range(dataset.count if count is None else count):
         feeds = {n: v.astype(dtypes[n]) if dtypes[n] and v.dtype != dtypes[n] else v
                  for n, v in samples.feeds(i).items()}
-        for name, value in zip(names, session.run(None, feeds)):
+        try:
+            results = session.run(None, feeds)
+        except Exception as exc:   # the graph itself fails at run time: a fact about the model
+            raise ModelError("%s fails when run on sample %d: %s" % (
+                Path(model_path).name, i, (str(exc).strip().splitlines() or [type(exc).__name__])[0]))
+        for name, value in zip(names, results):
             collected[name].append(np.asarray(value))
     return {name: np.stack(values) for name, values in collected.items()}
 
@@ -346,7 +372,25 @@ def evaluation_file(dataset, references, metric_specs, folder):
     return cas.store_bytes(folder, blob, ".npz")
 
 
+# Tensor types edgeshrink can make, read from .npz and feed through onnxruntime's numpy API.
+FEEDABLE = {"float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "uint32", "uint64", "bool"}
+# Synthetic inputs are generated in memory: a sample past this is a shape mistake.
+SYNTHETIC_SAMPLE_LIMIT_BYTES = 256 * 2 ** 20
+SYNTHETIC_TOTAL_LIMIT_BYTES = 2 ** 30
+
+
+def check_feedable(specs):
+    """Every input is of a type edgeshrink can feed, or one ModelError naming it."""
+    for spec in specs:
+        if spec.dtype not in FEEDABLE:
+            raise ModelError("input '%s' is of type %s; edgeshrink feeds numeric and bool tensors only"
+                             % (spec.name, spec.dtype or "unknown"),
+                             "export the model with a float or integer input (wrap the tokenizer or "
+                             "decoder outside the graph)")
+
+
 def load_for(specs, data_path=None, demo=None):
+    check_feedable(specs)
     if data_path:
         return from_npz(data_path, specs)
     if demo is not None:

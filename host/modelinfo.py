@@ -12,7 +12,8 @@ from ..shared.hashing import sha256_file  # noqa: F401  (part of this module's i
 
 # ONNX TensorProto element types -> numpy dtype names (the common ones).
 _ELEM_TYPES = {1: "float32", 2: "uint8", 3: "int8", 5: "int16", 6: "int32", 7: "int64",
-               9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+               8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64",
+               14: "complex64", 15: "complex128", 16: "bfloat16"}
 _CONV_OPS = {"Conv", "ConvInteger", "QLinearConv"}
 _MATMUL_OPS = {"MatMul", "MatMulInteger", "QLinearMatMul", "Gemm", "MatMulNBits"}
 
