@@ -13,12 +13,16 @@ import fcntl
 import hashlib
 import os
 import re
+import shutil
 import stat
 import time
 from contextlib import contextmanager
 
 from ..shared.conventions import UPLOAD_SUFFIX
 from ..shared.errors import ProtocolError, RemoteError, TransferError
+
+# An upload nobody has written to for an hour was abandoned by a killed run.
+STALE_UPLOAD_S = 3600.0
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -145,6 +149,32 @@ class DeviceRoot:
 
     # -- lock ----------------------------------------------------------------
 
+    def remove_leftovers(self, stale_after_s=STALE_UPLOAD_S):
+        """What killed runs left: staging deployments (only made under the lock we now
+        hold, so any found is dead) and uploads untouched for ``stale_after_s`` (an upload
+        in flight is written to continuously). Returns the names removed."""
+        removed = []
+        if os.path.isdir(self.deployments):
+            for entry in os.listdir(self.deployments):
+                if entry.endswith(".staging"):
+                    shutil.rmtree(os.path.join(self.deployments, entry), ignore_errors=True)
+                    removed.append(entry)
+        now = time.time()
+        if os.path.isdir(self.incoming):
+            for entry in os.listdir(self.incoming):
+                path = os.path.join(self.incoming, entry)
+                try:
+                    status = os.lstat(path)
+                except OSError:
+                    continue
+                if now - status.st_mtime > stale_after_s and not stat.S_ISDIR(status.st_mode):
+                    try:
+                        os.unlink(path)
+                        removed.append(entry)
+                    except OSError:
+                        pass
+        return removed
+
     @contextmanager
     def locked(self, timeout_s, on_wait=None):
         """Hold the root's lock so only one benchmark or install runs at a time."""
@@ -172,6 +202,7 @@ class DeviceRoot:
             handle.truncate()
             handle.write("pid %d since %s" % (os.getpid(), time.strftime("%Y-%m-%d %H:%M:%S")))
             handle.flush()
+            self.remove_leftovers()
             yield
         finally:
             handle.close()

@@ -102,6 +102,10 @@ class ResultsStore:
             yield connection
         except (OSError, sqlite3.Error) as exc:
             raise StoreError("results store %s: could not %s: %s" % (self.path, doing, exc), HINT)
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            # Damaged rows (broken JSON, bad UTF-8, wrong shapes): the store is the problem.
+            raise StoreError("results store %s: could not %s: damaged data (%s: %s)"
+                             % (self.path, doing, type(exc).__name__, exc), HINT)
         finally:
             if connection is not None:
                 connection.close()

@@ -87,3 +87,53 @@ def test_an_install_record_the_locked_store_refused_is_kept_and_imported(tmp_pat
     assert store.load_run(run_id=1).status == "measured"      # ... and the store missed it
     assert spool.import_into(store) and store.load_run(run_id=1).status == "installed"
     assert spool.pending(store.path) == []
+
+
+def test_a_damaged_store_is_exit_10_for_select_not_an_internal_error(tmp_path, host_env):
+    store = ResultsStore(tmp_path / "results.sqlite")
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    source = deploy.resolve_model(model)
+    made = variants.make_variants(model, source.dataset, variants.default_specs()[:1],
+                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    deploy.bench(inventory.Device(name="board", root=str(tmp_path / "board")), source, made, FAST, store=store)
+    with sqlite3.connect(str(store.path)) as connection:
+        connection.execute("UPDATE measurements SET detail_json = '{broken'")
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.board]\nconnection = "local"\nroot = "%s"\n' % (tmp_path / "board"))
+    result = cli(dict(host_env, EDGESHRINK_DB=str(store.path)), devices, "select", "-d", "board")
+    assert result.returncode == 10, result.stderr
+    assert "damaged data (JSONDecodeError" in result.stderr and "internal error" not in result.stderr
+    (tmp_path / "garbage.sqlite").write_bytes(b"\x00not a database" * 512)
+    result = cli(dict(host_env, EDGESHRINK_DB=str(tmp_path / "garbage.sqlite")), devices, "select", "-d", "board")
+    assert result.returncode == 10 and "file is not a database" in result.stderr
+
+
+def test_leftovers_of_killed_runs_are_removed_by_the_next_run(tmp_path, host_env):
+    import os
+    import subprocess
+    import time
+
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    source = deploy.resolve_model(model)
+    dead = subprocess.Popen(["true"])
+    dead.wait()   # a pid that no longer runs
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / ("abc.tmp%d" % dead.pid)).mkdir()
+    (cache / ("live.tmp%d" % os.getpid())).mkdir()   # a build in progress: kept
+    board = tmp_path / "board"
+    for folder in ("incoming", "deployments/x.staging"):
+        (board / folder).mkdir(parents=True)
+    stale = board / "incoming" / ("%s.tok.part" % ("0" * 64))
+    stale.write_bytes(b"half an upload")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    fresh = board / "incoming" / "fresh.part.upload"
+    fresh.write_bytes(b"arriving")
+    made = variants.make_variants(model, source.dataset, variants.default_specs()[:1], cache_dir=cache,
+                                  log=lambda m: None)
+    assert not (cache / ("abc.tmp%d" % dead.pid)).exists() and (cache / ("live.tmp%d" % os.getpid())).exists()
+    deploy.bench(inventory.Device(name="board", root=str(board)), source, made, FAST,
+                 store=ResultsStore(tmp_path / "r.sqlite"))
+    assert not stale.exists() and not (board / "deployments" / "x.staging").exists()
+    assert fresh.exists()

@@ -18,6 +18,7 @@ import hashlib
 import inspect
 import json
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -216,6 +217,24 @@ def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=(), met
     return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:32]
 
 
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True   # someone else's live process
+    return True
+
+
+def _remove_dead_staging(root):
+    """Staging folders (``<key>.tmp<pid>``) of runs that were killed mid-build."""
+    for entry in root.iterdir():
+        match = re.search(r"\.tmp(\d+)$", entry.name)
+        if match and entry.is_dir() and not _alive(int(match.group(1))):
+            shutil.rmtree(entry, ignore_errors=True)
+
+
 def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None):
     """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``;
     host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve)."""
@@ -231,6 +250,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
     data_sha = dataset_hash(dataset)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
+    _remove_dead_staging(root)
     prepared = prepare.prepare(source, root / "prepared" / source_sha[:32])
     for step in prepared.steps:
         log("prepare: %s %s" % (step["step"], json.dumps(step["details"], sort_keys=True)))
