@@ -123,10 +123,16 @@ class Server:
     def handle(self, frame):
         """Do what one frame asks; returns the reply and whether to keep serving."""
         request_id = frame.get("id")
+        if request_id is not None and (not isinstance(request_id, int) or isinstance(request_id, bool)):
+            return protocol.error(None, ProtocolError.code, "request id must be an integer, got %s"
+                                  % type(request_id).__name__), True
         if frame["type"] != protocol.REQUEST:
             return protocol.error(request_id, ProtocolError.code,
                                   "agent only accepts request frames, got %r" % frame["type"]), True
         op = frame.get("op")
+        if not isinstance(op, str):
+            return protocol.error(request_id, ProtocolError.code, "op must be a string, got %s"
+                                  % type(op).__name__), True
         if op == Op.SHUTDOWN:
             return protocol.result(request_id, {"bye": True}), False
         handler = self.ops.get(op)
@@ -139,6 +145,11 @@ class Server:
             data = handler(request_id, args, self.send_event)
         except EdgeshrinkError as exc:
             return protocol.error(request_id, exc.code, exc.message), True
+        except (TypeError, KeyError, AttributeError, ValueError) as exc:
+            # Arguments of the wrong shape (a string where a list belongs, a missing key):
+            # the request is malformed; the agent keeps serving.
+            return protocol.error(request_id, ProtocolError.code, "malformed arguments for '%s': %s: %s"
+                                  % (op, type(exc).__name__, exc)), True
         except Exception as exc:  # a bug in the agent: report it, keep serving
             log("%s failed: %r" % (op, exc))
             return protocol.error(request_id, "internal", "%s: %s" % (type(exc).__name__, exc)), True

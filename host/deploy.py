@@ -15,6 +15,7 @@ from ..shared.decision import InstallOutcome
 from ..shared.device_facts import DeviceFacts
 from ..shared.errors import ConstraintError, ProtocolError, RemoteError, StoreError, UsageError
 from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
+from ..shared.records import type_problems
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
 from . import agent_bundle, dataset as datasets, input_shapes, metrics as task_metrics, modelinfo, paths, push, spool
@@ -204,8 +205,8 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
 
     def relay(kind, data):
         if kind == EventKind.MEASUREMENT:
-            measurement = task_metrics.apply_custom(_measurement(device.name, data), source.metrics,
-                                                    source.references)
+            measurement = task_metrics.apply_custom(_measurement(device.name, data, {v.name for v in made}),
+                                                    source.metrics, source.references)
             measured[measurement.variant] = measurement
         on_event(device.name, kind, data)
 
@@ -271,8 +272,19 @@ def _not_made(variant):
                               error=VariantError(code=COMPRESSION_FAILED, message=variant.failure))
 
 
-def _measurement(device_name, data):
+def _measurement(device_name, data, expected=None):
+    """A measurement event, checked: the agent is a program on another machine, and a
+    wrong type or NaN must be refused here, not crash a table later."""
+    if not isinstance(data, dict):
+        raise ProtocolError("device '%s': the agent sent a measurement that is not an object" % device_name)
     measurement = VariantMeasurement.from_dict(data)
+    problems = type_problems(measurement)
+    if problems:
+        raise ProtocolError("device '%s': the agent sent a malformed measurement: %s"
+                            % (device_name, "; ".join(problems[:3])))
+    if expected is not None and measurement.variant not in expected:
+        raise ProtocolError("device '%s': the agent sent a measurement of %r, which was not asked for"
+                            % (device_name, measurement.variant))
     if measurement.schema > SCHEMA_VERSION:
         raise ProtocolError("device '%s': the agent sent measurement schema %d; this host reads up to %d"
                             % (device_name, measurement.schema, SCHEMA_VERSION), "upgrade edgeshrink on the host")

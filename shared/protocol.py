@@ -92,6 +92,8 @@ def decode(line):
             raise FrameError("frame is not UTF-8")
     try:
         frame = json.loads(line)
+    except RecursionError:
+        raise FrameError("frame is nested too deeply")
     except ValueError as exc:
         raise FrameError("frame is not JSON: %s" % exc)
     if not isinstance(frame, dict) or frame.get("type") not in FRAME_TYPES:
@@ -109,9 +111,18 @@ def read_frame(stream):
         return None
     if len(line) > FRAME_CAP or not line.endswith(b"\n"):
         if len(line) > FRAME_CAP:
+            _discard_rest_of_line(stream)
             raise FrameError("frame exceeds the %d-byte cap" % FRAME_CAP)
         raise FrameError("stream ended inside a frame")
     return decode(line)
+
+
+def _discard_rest_of_line(stream):
+    """Skip what is left of an oversize frame, so none of it is read as a new one."""
+    while True:
+        chunk = stream.readline(1 << 16)
+        if not chunk or chunk.endswith(b"\n"):
+            return
 
 
 def hello(agent_version, python, facts):

@@ -60,3 +60,58 @@ class Record:
     @classmethod
     def from_dict(cls, data):
         return from_dict(cls, data)
+
+
+def _leaf_problem(kind, value):
+    if kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            return "expected a number, got %r" % (value,)
+        return None if value == value else "expected a number, got NaN"
+    if kind is int:
+        return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer, got %r" % (value,)
+    if kind is bool:
+        return None if isinstance(value, bool) else "expected true or false, got %r" % (value,)
+    if kind is str:
+        return None if isinstance(value, str) else "expected text, got %r" % (value,)
+    if kind is dict:
+        return None if isinstance(value, dict) else "expected an object, got %r" % (value,)
+    return None   # other annotations (object, typing.Any): not checked
+
+
+def type_problems(record, where=""):
+    """Fields of a record built from untrusted data whose values do not have their
+    declared types (``from_dict`` keeps what it is given); [] when all do."""
+    problems = []
+    hints = _hints(type(record))
+    for f in fields(record):
+        value, kind, path = getattr(record, f.name), hints[f.name], where + f.name
+        if value is None:
+            continue
+        origin = typing.get_origin(kind)
+        if origin is typing.Union:
+            options = [k for k in typing.get_args(kind) if k is not type(None)]
+            kind = options[0] if len(options) == 1 else typing.Any
+            origin = typing.get_origin(kind)
+        if origin in (list, typing.List):
+            if not isinstance(value, list):
+                problems.append("%s: expected a list, got %r" % (path, value))
+                continue
+            (item,) = typing.get_args(kind) or (typing.Any,)
+            for index, entry in enumerate(value):
+                if is_dataclass(entry):
+                    problems += type_problems(entry, "%s[%d]." % (path, index))
+                elif isinstance(item, type) and is_dataclass(item):
+                    problems.append("%s[%d]: expected an object, got %r" % (path, index, entry))
+                elif isinstance(item, type):
+                    problem = _leaf_problem(item, entry)
+                    if problem:
+                        problems.append("%s[%d]: %s" % (path, index, problem))
+        elif is_dataclass(value):
+            problems += type_problems(value, path + ".")
+        elif isinstance(kind, type) and is_dataclass(kind):
+            problems.append("%s: expected an object, got %r" % (path, value))
+        elif isinstance(kind, type):
+            problem = _leaf_problem(kind, value)
+            if problem:
+                problems.append("%s: %s" % (path, problem))
+    return problems
