@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from ..shared import protocol
 from ..shared.conventions import Op
 from ..shared.errors import ConnectError, ProtocolError, error_for_code
-from . import agent_bundle
+from . import agent_bundle, silence
 
 HELLO_TIMEOUT_S = 60
 STDERR_GRACE_S = 2.0   # for a dead agent's last words to come through its stderr pipe
@@ -107,13 +107,15 @@ class AgentSession:
                                % (self.device_name, waiting_for, last))
         return frame
 
-    def call(self, op, args=None, on_event=None, timeout_s=3600):
+    def call(self, op, args=None, on_event=None, timeout_s=None):
         """Send one request and wait for its result; events go to ``on_event``.
 
-        ``timeout_s`` bounds the silence between two frames, not the whole call:
-        a long benchmark that keeps reporting progress is not cut off.
+        ``timeout_s`` bounds the silence between two frames, not the whole call (a
+        long benchmark that keeps reporting progress is not cut off); by default the
+        longest silence the op can legitimately have (host/silence.py).
         """
-        return self.wait(self.send(op, args), op, on_event, timeout_s)
+        limit = timeout_s if timeout_s is not None else silence.limit_for(op, args)
+        return self.wait(self.send(op, args), op, on_event, limit)
 
     def send(self, op, args=None):
         """Send a request without waiting (the reply is collected with ``wait``)."""
@@ -126,7 +128,8 @@ class AgentSession:
             raise ConnectError("device '%s': lost the connection to the agent: %s" % (self.device_name, exc))
         return request_id
 
-    def wait(self, request_id, op, on_event=None, timeout_s=3600):
+    def wait(self, request_id, op, on_event=None, timeout_s=None):
+        timeout_s = timeout_s if timeout_s is not None else silence.limit_for(op)
         while True:
             frame = self._next_frame(timeout_s, "the answer to '%s'" % op)
             if frame.get("id") != request_id:

@@ -3,6 +3,7 @@
 import os
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
@@ -203,3 +204,25 @@ def test_receive_blob_verifies_while_receiving_and_refuses_bad_or_stalled_upload
                                           "stall_timeout_s": 0.3})
         root = session.root
         assert not [n for n in os.listdir(os.path.join(root, "incoming")) if not n.startswith("never")]
+
+
+def test_a_frozen_agent_cannot_hang_the_host(tmp_path, monkeypatch):
+    import signal
+
+    from edgeshrink.host import silence
+    from edgeshrink.shared.errors import ConnectError
+
+    monkeypatch.setattr(silence, "QUICK_S", 2.0)   # a minute in use; seconds here
+    with session_for(tmp_path, sys.executable) as session:
+        pid = session.channel.process.pid
+        os.kill(pid, signal.SIGSTOP)               # stopped, not dead: the link stays open
+        try:
+            started = time.monotonic()
+            with pytest.raises(ConnectError, match="no answer from the agent within 2s while waiting for "
+                                                   "the answer to 'status'"):
+                session.call("status")
+            assert time.monotonic() - started < 10
+        finally:
+            os.kill(pid, signal.SIGCONT)
+    assert silence.limit_for("bench", {"lock_timeout_s": 5, "settings": {"max_time_s": 10}}) == 375.0
+    assert silence.limit_for("install", {"lock_timeout_s": 600}) == 960.0
