@@ -5,6 +5,7 @@ it without reading code. The schema is documented in README.md.
 """
 
 import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field, fields
@@ -101,6 +102,39 @@ def _is_type(value, kind):
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+_HOST = re.compile(r"^[A-Za-z0-9._:%-]{1,253}$")            # names, IPv4, IPv6 (no brackets)
+_USER = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
+_HOP = re.compile(r"^(?:[A-Za-z0-9._][A-Za-z0-9._-]{0,63}@)?(?:[A-Za-z0-9._%-]{1,253}|\[[0-9A-Fa-f:.%]+\])"
+                  r"(?::[0-9]{1,5})?$")
+_MAX_TEXT = 4096
+
+
+def _text_problem(key, value):
+    """Why a string setting is unusable (control characters, absurd length, shape)."""
+    if len(value) > _MAX_TEXT or any(ord(c) < 32 or c == "\x7f" for c in value):
+        return "must be at most %d characters without control characters" % _MAX_TEXT
+    if key == "host" and not _HOST.match(value):
+        return "must be a host name or an address, got %r" % value
+    if key == "user" and not _USER.match(value):
+        return "must be a user name (letters, digits, '.', '_', '-'), got %r" % value
+    if key == "proxy_jump" and not all(_HOP.match(hop.strip()) for hop in value.split(",")):
+        return "must be [user@]host[:port], comma-separated for several hops, got %r" % value
+    return None
+
+
+def _file_problem(key, value):
+    """A host-side file the device names must be a readable file (known_hosts may not exist
+    yet: it is created when a key is first accepted)."""
+    path = Path(os.path.expanduser(value))
+    if not path.exists():
+        return None if key == "known_hosts" else "names %s, which does not exist" % path
+    if not path.is_file():
+        return "names %s, which is not a file" % path
+    if not os.access(str(path), os.R_OK):
+        return "names %s, which cannot be read" % path
+    return None
+
+
 def _root_problem(root, connection):
     """Why ``root`` cannot be the agent's root, or None. On a board the root lives under the
     login user's home: a relative root means ``~/<root>``; ``..`` never climbs out of it."""
@@ -182,6 +216,13 @@ def _device(path, name, table):
         if not _is_type(value, kind):
             where.fail(key, "must be %s, got %r" % (description, value))
         values[key] = value
+    for key, value in values.items():
+        if isinstance(value, str):
+            problem = _text_problem(key, value)
+            if not problem and key in ("identity_file", "known_hosts", "ssh_config"):
+                problem = _file_problem(key, value)
+            if problem:
+                where.fail(key, problem)
     if values.get("connection", "local") not in CONNECTIONS:
         where.fail("connection", "must be one of %s, got %r" % (", ".join(CONNECTIONS), values["connection"]))
     if values.get("connection") == "ssh" and not values.get("host"):
@@ -248,6 +289,10 @@ def load(path):
         document = tomllib.loads(path.read_text())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise InventoryError("%s: not valid TOML: %s" % (path, exc))
+    except RecursionError:
+        raise InventoryError("%s: not valid TOML: nested too deeply" % path)
+    except OSError as exc:
+        raise InventoryError("%s: cannot be read: %s" % (path, exc.strerror or exc))
     unknown = sorted(set(document) - {"devices"})
     if unknown:
         raise InventoryError("%s: unknown top-level key(s) %s; devices go under [devices.NAME]"

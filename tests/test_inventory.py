@@ -1,4 +1,5 @@
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from edgeshrink.host import inventory
 from edgeshrink.shared.errors import InventoryError
@@ -79,6 +80,14 @@ max_time_s = 20.0
     ('[devices.b]\nconnection = "ssh"\nhost = "h"\nroot = "~root/x"\n', "root", "not another user's home"),
     ('[devices.b]\nroot = "relative/dir"\n', "root", "absolute path or start with '~/'"),
     ('[devices.b]\nroot = "/tmp/a\\u001b[2Jb"\n', "root", "without control characters"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "bad host; rm"\n', "host", "host name or an address"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "%s"\n' % ("h" * 300), "host", "host name or an address"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nuser = "-oProxyCommand=x"\n', "user", "user name"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nproxy_jump = "a@b:22,,c"\n', "proxy_jump", "[user@]host[:port]"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nidentity_file = "/nonexistent/key"\n', "identity_file",
+     "does not exist"),
+    ('[devices.b]\nconnection = "ssh"\nhost = "h"\nknown_hosts = "/"\n', "known_hosts", "not a file"),
+    ('[devices.b]\npython = "py\\u0000thon"\n', "python", "without control characters"),
 ])
 def test_validation_errors_name_file_device_and_key(tmp_path, body, key, words):
     path = write(tmp_path, body)
@@ -127,3 +136,46 @@ def test_a_device_name_that_could_move_a_path_is_refused(tmp_path, name):
     path = write(tmp_path, '[devices."%s"]\n' % name)
     with pytest.raises(InventoryError, match="device name"):
         inventory.load(path)
+
+
+def test_deep_nesting_and_nul_bytes_are_one_line(tmp_path):
+    for body in ("[devices.b]\ntags = " + "[" * 5000 + "]" * 5000 + "\n", "[devices.b]\nhost = \"a\x00b\"\n"):
+        with pytest.raises(InventoryError, match="not valid TOML"):
+            inventory.load(write(tmp_path, body))
+
+
+_text = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+_value = st.one_of(st.booleans(), st.integers(-5, 70000), st.floats(allow_nan=True, allow_infinity=True), _text,
+                   st.lists(st.integers(-2, 4), max_size=3), st.lists(_text, max_size=2))
+_keys = st.sampled_from(["connection", "host", "user", "port", "root", "threads", "retries", "proxy_jump",
+                         "connect_timeout_s", "cpu_affinity", "tags", "python", "bogus"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(name=_text, entries=st.dictionaries(_keys, _value, max_size=5),
+       constraints=st.dictionaries(st.sampled_from(["max_latency_ms", "max_accuracy_drop", "allow_unknown",
+                                                    "latency_percentile", "speed"]), _value, max_size=2))
+def test_devices_file_fuzz_loads_or_is_one_inventory_error(tmp_path_factory, name, entries, constraints):
+    import json
+
+    def toml_value(value):
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        if isinstance(value, float):
+            return {float("inf"): "inf", float("-inf"): "-inf"}.get(value, "nan" if value != value else repr(value))
+        if isinstance(value, list):
+            return "[%s]" % ", ".join(toml_value(v) for v in value)
+        return json.dumps(value) if isinstance(value, str) else str(value)
+
+    lines = ["[devices.%s]" % json.dumps(name)] + ["%s = %s" % (k, toml_value(v)) for k, v in entries.items()]
+    lines += ["[devices.%s.constraints]" % json.dumps(name)] + [
+        "%s = %s" % (k, toml_value(v)) for k, v in constraints.items()]
+    path = tmp_path_factory.mktemp("toml") / "devices.toml"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    try:
+        loaded = inventory.load(path)
+    except InventoryError as exc:
+        assert "\n" not in exc.one_line()
+        return
+    device = loaded.get(name)
+    assert device.threads >= 1 and (device.root is None or ".." not in device.root.split("/"))
