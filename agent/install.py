@@ -5,7 +5,7 @@ import os
 import shutil
 
 from ..shared.decision import InstallOutcome
-from ..shared.errors import EdgeshrinkError
+from ..shared.errors import EdgeshrinkError, RemoteError, describe_os_error
 from .children import run_child
 from .layout import check_name, check_sha
 
@@ -21,14 +21,20 @@ def _stage(root, name, blob_path, manifest):
         return target
     staging = target + ".staging"
     shutil.rmtree(staging, ignore_errors=True)
-    os.makedirs(staging)
     try:
-        os.link(blob_path, os.path.join(staging, MODEL_FILE))
-    except OSError:  # a filesystem without hard links
-        shutil.copyfile(blob_path, os.path.join(staging, MODEL_FILE))
-    with open(os.path.join(staging, MANIFEST), "w") as handle:
-        json.dump(manifest, handle, indent=2, sort_keys=True)
-    os.rename(staging, target)
+        os.makedirs(staging)
+        try:
+            os.link(blob_path, os.path.join(staging, MODEL_FILE))
+        except OSError:  # a filesystem without hard links
+            shutil.copyfile(blob_path, os.path.join(staging, MODEL_FILE))
+        with open(os.path.join(staging, MANIFEST), "w") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+        os.rename(staging, target)
+    except OSError as exc:
+        # A full or read-only disk: nothing half-made stays, the active model is untouched.
+        shutil.rmtree(staging, ignore_errors=True)
+        raise RemoteError("cannot stage %s under %s: %s" % (name, root.deployments, describe_os_error(exc)),
+                          "free space on the device")
     return target
 
 

@@ -16,7 +16,7 @@ import threading
 
 from ..shared import protocol
 from ..shared.conventions import Op
-from ..shared.errors import EdgeshrinkError, ProtocolError, RemoteError
+from ..shared.errors import EdgeshrinkError, ProtocolError, RemoteError, describe_os_error
 from . import AGENT_VERSION, children, facts
 from .bench import bench
 from .host_input import END, HostInput
@@ -145,6 +145,10 @@ class Server:
             data = handler(request_id, args, self.send_event)
         except EdgeshrinkError as exc:
             return protocol.error(request_id, exc.code, exc.message), True
+        except OSError as exc:
+            # The board's disk or file system refused (full, read-only): a device condition.
+            return protocol.error(request_id, RemoteError.code, "'%s' failed on the device: %s"
+                                  % (op, describe_os_error(exc))), True
         except (TypeError, KeyError, AttributeError, ValueError) as exc:
             # Arguments of the wrong shape (a string where a list belongs, a missing key):
             # the request is malformed; the agent keeps serving.

@@ -112,3 +112,14 @@ def to_dict(error):
 def error_for_code(code, message):
     """The exception for a wire error code; unknown codes become RemoteError."""
     return _BY_CODE.get(code, RemoteError)(message)
+
+
+def describe_os_error(exc):
+    """An OSError in words a user acts on: a full disk says so."""
+    import errno
+
+    if getattr(exc, "errno", None) == errno.ENOSPC:
+        return "no space left on the device"
+    if getattr(exc, "errno", None) in (errno.EROFS,):
+        return "the file system is read-only"
+    return exc.strerror or str(exc)
