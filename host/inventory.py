@@ -98,6 +98,11 @@ def _is_type(value, kind):
     return isinstance(value, kind)
 
 
+# Sane ranges: beyond them a setting is a typo, and 1000 retries would back off for ever.
+MAX_RETRIES = 20
+MAX_CONNECT_TIMEOUT_S = 600
+MAX_THREADS = 1024
+
 # A device name becomes a path component (a local root, a lock name): a safe set only.
 _DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -229,10 +234,12 @@ def _device(path, name, table):
         where.fail("host", "is required for an ssh device")
     if values.get("threads", 1) < 1:
         where.fail("threads", "must be an integer >= 1")
-    if values.get("retries", 1) < 1:
-        where.fail("retries", "must be an integer >= 1")
-    if values.get("connect_timeout_s", 1) <= 0:
-        where.fail("connect_timeout_s", "must be a number of seconds > 0")
+    if not 1 <= values.get("retries", 1) <= MAX_RETRIES:
+        where.fail("retries", "must be an integer from 1 to %d" % MAX_RETRIES)
+    if not 0 < values.get("connect_timeout_s", 1) <= MAX_CONNECT_TIMEOUT_S:
+        where.fail("connect_timeout_s", "must be a number of seconds > 0 and <= %d" % MAX_CONNECT_TIMEOUT_S)
+    if values.get("threads", 1) > MAX_THREADS:
+        where.fail("threads", "must be an integer from 1 to %d" % MAX_THREADS)
     if "port" in values and not 0 < values["port"] < 65536:
         where.fail("port", "must be between 1 and 65535")
     for key in ("cpu_affinity",):

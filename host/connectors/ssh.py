@@ -20,6 +20,7 @@ from .base import AgentChannel, Connector
 
 KEEPALIVE_S = 15
 DEFAULT_ROOT = "~/.edgeshrink"
+MAX_BACKOFF_S = 30.0
 MIN_PYTHON = (3, 8)
 
 
@@ -134,7 +135,7 @@ class SshConnector(Connector):
                 self.close()
                 if attempt + 1 >= attempts:
                     raise
-                time.sleep(0.5 * 2 ** attempt)  # 0.5 s, 1 s, 2 s ...
+                time.sleep(min(MAX_BACKOFF_S, 0.5 * 2 ** attempt))  # 0.5 s, 1 s, 2 s ... at most 30 s
         try:
             self.sftp = self.clients[-1].open_sftp()
             home = self.sftp.normalize(".")
