@@ -226,3 +226,28 @@ def test_a_frozen_agent_cannot_hang_the_host(tmp_path, monkeypatch):
             os.kill(pid, signal.SIGCONT)
     assert silence.limit_for("bench", {"lock_timeout_s": 5, "settings": {"max_time_s": 10}}) == 375.0
     assert silence.limit_for("install", {"lock_timeout_s": 600}) == 960.0
+
+
+def test_an_agent_killed_during_the_health_check_leaves_the_checked_model_active(tmp_path, tiny_variants):
+    import signal
+
+    from edgeshrink.shared.errors import ConnectError
+
+    source, made = tiny_variants
+    first_model, second_model = made[0], made[1]
+    with session_for(tmp_path, sys.executable) as session:
+        first = deploy.install(session, first_model)
+        assert first.installed
+    with session_for(tmp_path, sys.executable) as session:
+        pid = session.channel.process.pid
+
+        def kill_during_check(device, kind, data):
+            if kind == "progress" and data.get("phase") == "health_check":
+                os.kill(pid, signal.SIGKILL)
+
+        with pytest.raises(ConnectError, match="stopped unexpectedly"):
+            deploy.install(session, second_model, on_event=kill_during_check)
+    with session_for(tmp_path, sys.executable) as session:
+        status = session.call("status")
+    assert status["active"] == first.active        # never the unchecked model
+    assert status["manifest"]["sha256"] == first_model.sha256

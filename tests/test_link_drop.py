@@ -81,9 +81,10 @@ class Board:
     host_sees: Tuple[type, str]
 
 
-def ssh_board(tmp_path, ssh_server, python):
+def ssh_board(tmp_path, ssh_server, python, root=None):
+    tmp_path.mkdir(parents=True, exist_ok=True)
     devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(),
-                               root=str(tmp_path / "board-root"), python=python)
+                               root=str(root or tmp_path / "board-root"), python=python)
     connector = SshConnector(inventory.load(devices).get("board"))
     session = AgentSession(connector, agent_bundle.build(tmp_path / "agent"))
     return Board(session, lambda: _cut_ssh(connector), (ConnectError, "stopped unexpectedly"))
@@ -154,3 +155,45 @@ def test_the_agent_exits_cleanly_when_stdin_closes_while_idle_or_after_shutdown(
         assert session.call("shutdown") == {"bye": True}
         assert session.channel.process.wait(timeout=FREED_WITHIN_S) == 0
         assert "Fatal" not in session.channel.stderr_tail()
+
+
+def test_a_link_dropped_mid_upload_then_an_immediate_retry_succeeds(tmp_path, ssh_server):
+    import threading
+
+    blob = tmp_path / "big.bin"
+    blob.write_bytes(os.urandom(48 * 2 ** 20))
+    sha = hashlib.sha256(blob.read_bytes()).hexdigest()
+    root = tmp_path / "board-root"
+    first = ssh_board(tmp_path, ssh_server, sys.executable)
+    failures = []
+
+    def push_and_fail():
+        try:
+            push.push(first.session, {sha: blob})
+        except Exception as exc:   # the cut link: expected
+            failures.append(exc)
+
+    with first.session:
+        pusher = threading.Thread(target=push_and_fail)
+        pusher.start()
+        incoming = root / "incoming"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any(
+                p.name.endswith(".upload") and p.stat().st_size > 2 ** 20 for p in incoming.glob("*")):
+            time.sleep(0.01)
+        first.cut_the_link()
+        pusher.join(timeout=60)
+    assert failures, "the upload finished before the link could be cut"
+
+    # At once, as a user re-running the command would: a new session, the same blob.
+    retry = ssh_board(tmp_path / "retry", ssh_server, sys.executable, root=root)
+    with retry.session as session:
+        summary = push.push(session, {sha: blob})
+        assert summary.sent == [sha]
+        assert session.call("have_blobs", {"sha256": [sha]})["missing"] == []
+    assert hashlib.sha256((root / "blobs" / sha).read_bytes()).hexdigest() == sha
+
+    deadline = time.monotonic() + 10   # the orphan's watchdog gives up on its own
+    while time.monotonic() < deadline and processes_of(root):
+        time.sleep(0.1)
+    assert not processes_of(root), "an orphaned agent is still running: %s" % processes_of(root)
