@@ -20,6 +20,8 @@ def _from_dict(cls, data):
 
 
 # Raw latency samples travel in one measurement frame, so the run count is bounded.
+MAX_TIME_LIMIT_S = 3600
+MAX_THREADS_LIMIT = 1024
 MAX_RUNS_LIMIT = 100000
 
 
@@ -82,6 +84,10 @@ class BenchSettings:
             problems.append("max_runs must be <= %d (raw samples must fit in one protocol frame)" % MAX_RUNS_LIMIT)
         if self.min_time_s < 0 or self.max_time_s < self.min_time_s:
             problems.append("need 0 <= min_time_s <= max_time_s")
+        if self.max_time_s > MAX_TIME_LIMIT_S:
+            problems.append("max_time_s must be <= %d (the timing of one variant)" % MAX_TIME_LIMIT_S)
+        if self.threads > MAX_THREADS_LIMIT:
+            problems.append("threads must be <= %d" % MAX_THREADS_LIMIT)
         if self.warmup_runs < 0:
             problems.append("warmup_runs must be >= 0")
         if self.fidelity_samples < 0:

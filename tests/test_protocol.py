@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings, strategies as st
 
 from edgeshrink.host.agent_bundle import AgentBundle
 from edgeshrink.host.connectors.local import LocalConnector
@@ -131,3 +132,14 @@ def test_session_times_out_on_a_silent_agent(tmp_path):
     with pytest.raises(ConnectError, match="no answer"):
         with AgentSession(LocalConnector(device), bundle, hello_timeout_s=1):
             pass
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.binary(max_size=200), st.text(max_size=200).map(lambda t: t.encode("utf-8", "replace"))))
+def test_decode_fuzz_gives_a_frame_or_a_frame_error(line):
+    # Both sides parse with this one function: the agent its requests, the host the agent's replies.
+    try:
+        frame = protocol.decode(line)
+    except protocol.FrameError:
+        return
+    assert isinstance(frame, dict) and frame["type"] in protocol.FRAME_TYPES

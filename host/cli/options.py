@@ -25,7 +25,7 @@ Parallel = Annotated[int, typer.Option("--parallel", min=1, help="Devices worked
 AcceptNewHostKey = Annotated[bool, typer.Option(
     "--accept-new-host-key", help="Record an unknown SSH host key instead of refusing (never a changed one).")]
 LockTimeout = Annotated[float, typer.Option(
-    "--lock-timeout", help="Seconds to wait while another run holds the device.")]
+    "--lock-timeout", min=0, max=86400, help="Seconds to wait while another run holds the device.")]
 
 
 @dataclass(frozen=True)
