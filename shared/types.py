@@ -21,6 +21,7 @@ def _from_dict(cls, data):
 
 # Raw latency samples travel in one measurement frame, so the run count is bounded.
 MAX_TIME_LIMIT_S = 3600
+MAX_WARMUP_RUNS = 1000000
 MAX_THREADS_LIMIT = 1024
 MAX_RUNS_LIMIT = 100000
 
@@ -88,8 +89,8 @@ class BenchSettings:
             problems.append("max_time_s must be <= %d (the timing of one variant)" % MAX_TIME_LIMIT_S)
         if self.threads > MAX_THREADS_LIMIT:
             problems.append("threads must be <= %d" % MAX_THREADS_LIMIT)
-        if self.warmup_runs < 0:
-            problems.append("warmup_runs must be >= 0")
+        if not 0 <= self.warmup_runs <= MAX_WARMUP_RUNS:
+            problems.append("warmup_runs must be from 0 to %d" % MAX_WARMUP_RUNS)
         if self.fidelity_samples < 0:
             problems.append("fidelity_samples must be >= 0 (0: every sample)")
         return problems
