@@ -14,6 +14,9 @@ from ..shared.errors import ConnectError, ProtocolError, error_for_code
 from . import agent_bundle, silence
 
 HELLO_TIMEOUT_S = 60
+# How a dropped link shows when written to: a closed pipe (OSError, ValueError) or, over
+# SSH, paramiko's EOFError from a transport that has already gone.
+LINK_GONE = (OSError, ValueError, EOFError)
 STDERR_GRACE_S = 2.0   # for a dead agent's last words to come through its stderr pipe
 _EOF = object()
 
@@ -87,7 +90,7 @@ class AgentSession:
                 self._frames.put(frame)
         except protocol.FrameError as exc:
             self._frames.put(ProtocolError("device '%s': bad frame from agent: %s" % (self.device_name, exc)))
-        except (OSError, ValueError):
+        except LINK_GONE:
             pass  # the channel closed under us: reported as end of stream
         self._frames.put(_EOF)
 
@@ -124,8 +127,9 @@ class AgentSession:
         try:
             self.channel.stdin.write(protocol.encode(protocol.request(request_id, op, args)))
             self.channel.stdin.flush()
-        except (OSError, ValueError) as exc:
-            raise ConnectError("device '%s': lost the connection to the agent: %s" % (self.device_name, exc))
+        except LINK_GONE as exc:
+            raise ConnectError("device '%s': lost the connection to the agent: %s"
+                               % (self.device_name, exc or type(exc).__name__))
         return request_id
 
     def wait(self, request_id, op, on_event=None, timeout_s=None):
@@ -151,9 +155,12 @@ class AgentSession:
         try:
             self.channel.stdin.write(protocol.encode(protocol.request(self._next_id, Op.SHUTDOWN)))
             self.channel.stdin.flush()
-        except (OSError, ValueError):
+        except LINK_GONE:
+            pass   # the link is already gone: there is nobody to say goodbye to
+        try:
+            self.channel.close()
+        except LINK_GONE:
             pass
-        self.channel.close()
         self.channel = None
 
     def __enter__(self):

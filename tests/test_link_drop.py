@@ -199,3 +199,20 @@ def test_a_link_dropped_mid_upload_then_an_immediate_retry_succeeds(tmp_path, ss
     while time.monotonic() < deadline and processes_of(root):
         time.sleep(0.1)
     assert not processes_of(root), "an orphaned agent is still running: %s" % processes_of(root)
+
+
+def test_closing_a_session_whose_ssh_link_dropped_raises_nothing(tmp_path, ssh_server):
+    from edgeshrink.shared.errors import ConnectError
+
+    board = ssh_board(tmp_path, ssh_server, sys.executable)
+    connector = board.session.connector
+    with board.session as session:
+        assert session.call("ping") == {"pong": True}
+        board.cut_the_link()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and connector.clients[-1].get_transport().is_active():
+            time.sleep(0.02)
+        assert not connector.clients[-1].get_transport().is_active()
+        with pytest.raises(ConnectError):        # paramiko's EOFError, in the host's words
+            session.call("ping")
+    # Leaving the block said goodbye to nobody, quietly: no EOFError escaped.
