@@ -18,14 +18,14 @@ import stat
 import time
 from contextlib import contextmanager
 
-from ..shared.conventions import UPLOAD_SUFFIX
+from ..shared.conventions import UPLOAD_SUFFIX, name_pattern
 from ..shared.errors import ProtocolError, RemoteError, TransferError
 
 # An upload nobody has written to for an hour was abandoned by a killed run.
 STALE_UPLOAD_S = 3600.0
 
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+NAME_RE = name_pattern(128)
 
 
 def check_sha(value):

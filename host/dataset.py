@@ -324,29 +324,27 @@ def _split_one_set(path, inputs, labels, total):
                              % (path, evaluating, total - 1, evaluating - 1)])
 
 
-def model_outputs(model_path, dataset, count=None):
-    """Every output of a model on the first ``count`` evaluation samples (all by default),
-    one sample at a time with onnxruntime on the CPU, stacked per sample:
-    ``{output: (count, *output_shape)}``; None when the model's inputs are not the dataset's."""
+def _session(model_path):
     import onnxruntime
 
     try:
-        session = onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+        return onnxruntime.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise ModelError("onnxruntime cannot load %s: %s" % (model_path, str(exc).splitlines()[0]))
-    samples = dataset.samples()
-    wanted = {i.name for i in session.get_inputs()}
-    if wanted != set(samples.arrays) | set(samples.constants):
-        return None
+
+
+def outputs_on(model_path, feeds):
+    """Every output of a model on each feed (an iterable of ``{input: array}``), one run
+    at a time with onnxruntime on the CPU, stacked per run: ``{output: (runs, *shape)}``."""
+    session = _session(model_path)
     names = [o.name for o in session.get_outputs()]
     # A variant may take other types than the data (fp16 with keep_io_types = false).
     dtypes = {i.name: ORT_TO_NUMPY.get(i.type) for i in session.get_inputs()}
     collected = {name: [] for name in names}
-    for i in range(dataset.count if count is None else count):
-        feeds = {n: v.astype(dtypes[n]) if dtypes[n] and v.dtype != dtypes[n] else v
-                 for n, v in samples.feeds(i).items()}
+    for i, feed in enumerate(feeds):
+        feed = {n: v.astype(dtypes[n]) if dtypes.get(n) and v.dtype != dtypes[n] else v for n, v in feed.items()}
         try:
-            results = session.run(None, feeds)
+            results = session.run(None, feed)
         except Exception as exc:   # the graph itself fails at run time: a fact about the model
             raise ModelError("%s fails when run on sample %d: %s" % (
                 Path(model_path).name, i, (str(exc).strip().splitlines() or [type(exc).__name__])[0]))
@@ -355,13 +353,15 @@ def model_outputs(model_path, dataset, count=None):
     return {name: np.stack(values) for name, values in collected.items()}
 
 
-def run_model(model_path, dataset, count=None):
-    """The model's first output on the evaluation samples, the samples' runs concatenated
-    on axis 0 (each run's batch of one); None when the inputs are not the dataset's."""
-    outputs = model_outputs(model_path, dataset, count)
-    if outputs is None:
+def model_outputs(model_path, dataset, count=None):
+    """``outputs_on`` the first ``count`` evaluation samples (all by default); None when
+    the model's inputs are not the dataset's."""
+    samples = dataset.samples()
+    wanted = {i.name for i in _session(model_path).get_inputs()}
+    if wanted != set(samples.arrays) | set(samples.constants):
         return None
-    return np.concatenate(list(next(iter(outputs.values()))))
+    count = dataset.count if count is None else count
+    return outputs_on(model_path, (samples.feeds(i) for i in range(count)))
 
 
 def evaluation_file(dataset, references, metric_specs, folder):

@@ -150,7 +150,7 @@ def compress(source, specs=None, log=_quiet):
     needs_torch = any(spec.torch_steps for spec in specs)
     torch_source = source.torch_loader() if needs_torch and source.torch_loader else None
     return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source,
-                                       metric_specs=source.metrics)
+                                       metric_specs=source.metrics, references=source.references)
 
 
 def _deployment_name(variant):

@@ -4,7 +4,6 @@ Every validation error names the file, the device and the key, so a user can fix
 it without reading code. The schema is documented in README.md.
 """
 
-import math
 import os
 import re
 import sys
@@ -17,8 +16,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - the host supports 3.10 through tomli
     import tomli as tomllib
 
+from ..shared.conventions import USER_NAME
 from ..shared.errors import InventoryError
-from ..shared.types import PERCENTILES, BenchSettings, Constraints
+from ..shared.types import PERCENTILES, BenchSettings, Constraints, accepts
 
 CONNECTIONS = ("local", "ssh")
 LOCAL_DEVICE = "local"
@@ -90,12 +90,8 @@ class _Where:
 
 
 def _is_type(value, kind):
-    if kind is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if kind is float:
-        # NaN and infinity are never a setting: a limit of inf checks nothing.
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return isinstance(value, kind)
+    # NaN and infinity are never a setting: a limit of inf checks nothing.
+    return accepts(kind, value)
 
 
 # Sane ranges: beyond them a setting is a typo, and 1000 retries would back off for ever.
@@ -103,8 +99,6 @@ MAX_RETRIES = 20
 MAX_CONNECT_TIMEOUT_S = 600
 MAX_THREADS = 1024
 
-# A device name becomes a path component (a local root, a lock name): a safe set only.
-_DEVICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
 _HOST = re.compile(r"^[A-Za-z0-9._:%-]{1,253}$")            # names, IPv4, IPv6 (no brackets)
@@ -208,7 +202,7 @@ def _bench(where, table):
 
 def _device(path, name, table):
     where = _Where(path, name)
-    if not _DEVICE_NAME.match(name):
+    if not USER_NAME.match(name):   # it becomes a path component (a local root)
         raise InventoryError("%s: device name %r: use letters, digits, '.', '_' and '-' (at most 64, starting "
                              "with a letter or digit)" % (path, name))
     if not isinstance(table, dict):

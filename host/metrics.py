@@ -119,18 +119,20 @@ def resolve(references, given):
             if spec.kind == "custom":
                 load_function(spec)
         else:
-            finite = stacked[~_nan_mask(stacked)] if stacked.dtype.kind == "f" else stacked
-            low = float(finite.min()) if finite.size and stacked.dtype.kind in "fiub" else None
-            high = float(finite.max()) if finite.size and stacked.dtype.kind in "fiub" else None
-            spec = default_spec(name, shape, dtype, low, high)
+            spec = default_spec(name, shape, dtype, *_finite_range(stacked))
         specs.append(spec)
     return specs
 
 
-def _nan_mask(array):
+def _finite_range(stacked):
+    """The lowest and highest finite value of numeric outputs (a map's default threshold
+    depends on whether it holds probabilities); (None, None) for others."""
     import numpy as np
 
-    return ~np.isfinite(array)
+    if stacked.dtype.kind not in "fiub":
+        return None, None
+    finite = stacked[np.isfinite(stacked)] if stacked.dtype.kind == "f" else stacked
+    return (float(finite.min()), float(finite.max())) if finite.size else (None, None)
 
 
 def custom_score(spec, reference, output, record):

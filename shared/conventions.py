@@ -6,6 +6,19 @@
 """
 
 
+import re
+
+
+def name_pattern(max_length):
+    """Names that become path components (device, variant, deployment and upload names):
+    letters, digits, '.', '_' and '-', starting with a letter or digit."""
+    return re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,%d}$" % (max_length - 1))
+
+
+# A name a user gives (a device, a variant) leaves room for the suffixes the agent adds.
+USER_NAME = name_pattern(64)
+
+
 class Op:
     """Request ops the agent serves (see protocol.py for the frames that carry them)."""
 

@@ -10,6 +10,8 @@ field's default, so a newer reader accepts an older writer's rows.
 import typing
 from dataclasses import MISSING, asdict, fields, is_dataclass
 
+from .types import accepts
+
 _HINTS = {}
 
 
@@ -62,20 +64,13 @@ class Record:
         return from_dict(cls, data)
 
 
+_EXPECTED = {float: "a number", int: "an integer", bool: "true or false", str: "text", dict: "an object"}
+
+
 def _leaf_problem(kind, value):
-    if kind is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            return "expected a number, got %r" % (value,)
-        return None if value == value else "expected a number, got NaN"
-    if kind is int:
-        return None if isinstance(value, int) and not isinstance(value, bool) else "expected an integer, got %r" % (value,)
-    if kind is bool:
-        return None if isinstance(value, bool) else "expected true or false, got %r" % (value,)
-    if kind is str:
-        return None if isinstance(value, str) else "expected text, got %r" % (value,)
-    if kind is dict:
-        return None if isinstance(value, dict) else "expected an object, got %r" % (value,)
-    return None   # other annotations (object, typing.Any): not checked
+    if kind not in _EXPECTED or accepts(kind, value):
+        return None   # other annotations (object, typing.Any): not checked
+    return "expected %s, got %s" % (_EXPECTED[kind], "NaN" if value != value else repr(value))
 
 
 def type_problems(record, where=""):

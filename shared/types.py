@@ -40,6 +40,16 @@ def _is_cpu_list(value):
     return value is None or (isinstance(value, list) and all(_is_integer(c) and c >= 0 for c in value))
 
 
+def accepts(kind, value):
+    """Whether ``value`` is a ``kind`` (bool, int, float, str, dict, list) as a user means
+    it: true is not 1, 1.5 is not an integer, NaN and infinity are not numbers."""
+    if kind is int:
+        return _is_integer(value)
+    if kind is float:
+        return _is_number(value)
+    return isinstance(value, kind)
+
+
 # What each declared field type accepts: int fields only integers, float fields any number.
 _ACCEPTS = {int: (_is_integer, "an integer"), float: (_is_number, "a finite number"),
             Optional[List[int]]: (_is_cpu_list, "a list of CPU numbers")}

@@ -22,13 +22,19 @@ def locked(path):
     return holder
 
 
+def tiny_variants(tmp_path, count):
+    """A tiny model, its source and its first ``count`` default variants."""
+    model = tiny_convnet(tmp_path / "tiny.onnx")
+    source = deploy.resolve_model(model)
+    made = variants.make_variants(model, source.dataset, variants.default_specs()[:count],
+                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    return source, made
+
+
 def test_a_store_locked_after_measuring_keeps_the_run_and_the_next_command_imports_it(
         tmp_path, host_env, monkeypatch):
     monkeypatch.setenv("EDGESHRINK_DB_LOCK_WAIT_S", "0.5")
-    model = tiny_convnet(tmp_path / "tiny.onnx")
-    source = deploy.resolve_model(model, input_shape=None)
-    made = variants.make_variants(model, source.dataset, variants.default_specs()[:2],
-                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    source, made = tiny_variants(tmp_path, 2)
     store = ResultsStore(tmp_path / "results.sqlite")
     store.check_usable()
     holders = []
@@ -63,10 +69,7 @@ def test_a_store_locked_after_measuring_keeps_the_run_and_the_next_command_impor
 
 def test_an_install_record_the_locked_store_refused_is_kept_and_imported(tmp_path, host_env, monkeypatch):
     monkeypatch.setenv("EDGESHRINK_DB_LOCK_WAIT_S", "0.5")
-    model = tiny_convnet(tmp_path / "tiny.onnx")
-    source = deploy.resolve_model(model)
-    made = variants.make_variants(model, source.dataset, variants.default_specs()[:1],
-                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    source, made = tiny_variants(tmp_path, 1)
     store = ResultsStore(tmp_path / "results.sqlite")
     holders = []
 
@@ -91,10 +94,7 @@ def test_an_install_record_the_locked_store_refused_is_kept_and_imported(tmp_pat
 
 def test_a_damaged_store_is_exit_10_for_select_not_an_internal_error(tmp_path, host_env):
     store = ResultsStore(tmp_path / "results.sqlite")
-    model = tiny_convnet(tmp_path / "tiny.onnx")
-    source = deploy.resolve_model(model)
-    made = variants.make_variants(model, source.dataset, variants.default_specs()[:1],
-                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    source, made = tiny_variants(tmp_path, 1)
     deploy.bench(inventory.Device(name="board", root=str(tmp_path / "board")), source, made, FAST, store=store)
     with sqlite3.connect(str(store.path)) as connection:
         connection.execute("UPDATE measurements SET detail_json = '{broken'")

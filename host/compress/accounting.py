@@ -74,8 +74,12 @@ class Reference:
     metric_specs: Optional[list] = None
 
 
-def reference(source, dataset, metric_specs=None):
-    outputs = model_outputs(source, dataset, min(FIDELITY_SAMPLES, dataset.count))
+def reference(source, dataset, metric_specs=None, known_outputs=None):
+    """``known_outputs``: the source's outputs on every evaluation sample when the caller
+    has them already (deploy's ModelSource), so the source is not run a second time."""
+    count = min(FIDELITY_SAMPLES, dataset.count)
+    outputs = ({name: stacked[:count] for name, stacked in known_outputs.items()} if known_outputs is not None
+               else model_outputs(source, dataset, count))
     return None if outputs is None else Reference(outputs, metric_specs)
 
 

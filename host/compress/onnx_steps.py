@@ -16,6 +16,7 @@ import numpy as np
 from ...shared.errors import ModelError
 from ...shared.fidelity import compare_outputs
 from ...shared.task_metrics import MetricSpec
+from ..dataset import outputs_on
 from . import options as opts
 from .accounting import CUT_SHORT, MISSED_TARGET, step_flag
 from .quantization import (CalibrationReader, calibration_feeds, calibration_method, per_channel_for, preprocessed,
@@ -129,16 +130,6 @@ def _with_unique_node_names(path):
     return target
 
 
-def _outputs(path, feeds_list):
-    """Every output of the model on each feed, stacked per sample."""
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    names = [o.name for o in session.get_outputs()]
-    runs = [session.run(None, feeds) for feeds in feeds_list]
-    return {name: np.stack([np.asarray(run[i]) for run in runs]) for i, name in enumerate(names)}
-
-
 def _silent(message):
     pass
 
@@ -167,7 +158,7 @@ def mixed_precision(source, target, options, dataset, workdir, log=_silent):
     prepared = _with_unique_node_names(preprocessed(source, workdir))
     nodes = [n.name for n in onnx.load(str(prepared)).graph.node if n.op_type in ("Conv", "MatMul", "Gemm")]
     feeds = calibration_feeds(dataset.calibration_samples(), options.calibration_samples)
-    reference = _outputs(prepared, feeds)
+    reference = outputs_on(prepared, feeds)
     # Cosine over every output (the worst one counts), each at its own shape.
     specs = [MetricSpec(name, "cosine", chosen_by="mixed-precision target") for name in reference]
     method = calibration_method(options.calibration)
@@ -179,7 +170,7 @@ def mixed_precision(source, target, options, dataset, workdir, log=_silent):
                         reduce_range=options.reduce_range, activation_type=quant_type("int8"),
                         weight_type=quant_type("int8"), calibrate_method=method,
                         nodes_to_quantize=include, nodes_to_exclude=exclude)
-        fidelity = compare_outputs(_outputs(out, feeds), reference, specs)
+        fidelity = compare_outputs(outputs_on(out, feeds), reference, specs)
         if not fidelity.measured:
             raise ModelError("mixed-precision quantization: %s" % fidelity.reason)
         return fidelity.cosine_mean

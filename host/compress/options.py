@@ -4,10 +4,10 @@ Options are plain dataclasses of str/bool/number so they serialise into manifest
 and cache keys unchanged; enum-like fields are validated against their choices.
 """
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 from ...shared.errors import UsageError
+from ...shared.types import accepts
 
 CALIBRATION_METHODS = ("minmax", "entropy", "percentile")
 QUANT_TYPES = ("int8", "uint8")
@@ -75,15 +75,7 @@ _KINDS = {bool: "true or false", int: "a whole number", float: "a finite number"
 def _type_problem(kind, value):
     """Why ``value`` cannot be an option of type ``kind``: a TOML string "false" is not
     false, 1.5 epochs are not epochs, and NaN or infinity is never a setting."""
-    if kind is bool:
-        ok = isinstance(value, bool)
-    elif kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    elif kind is float:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    else:
-        ok = isinstance(value, kind)
-    return None if ok else "must be %s, got %r" % (_KINDS.get(kind, kind.__name__), value)
+    return None if accepts(kind, value) else "must be %s, got %r" % (_KINDS.get(kind, kind.__name__), value)
 
 
 def from_dict(cls, data):

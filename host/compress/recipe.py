@@ -13,7 +13,6 @@ The fp32 baseline is always added (every ratio and accuracy drop is against it);
 variant and the step.
 """
 
-import re
 import sys
 from pathlib import Path
 
@@ -22,12 +21,9 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from ...shared.conventions import USER_NAME
 from ...shared.errors import EdgeshrinkError, UsageError
 from .variants import VariantSpec, default_specs
-
-
-# A variant name becomes a deployment directory and a file name on the board.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,63}$")
 
 
 def _document(path):
@@ -70,8 +66,9 @@ def load(path, reduce_range=False):
     specs = default_specs(reduce_range) if document.get("defaults") else [VariantSpec.build("fp32", "fp32")]
     for index, table in enumerate(tables):
         name = table.get("name", "variant-%d" % (index + 1))
-        if not isinstance(name, str) or not SAFE_NAME.match(name):
-            raise UsageError("%s: variant name %r: use letters, digits, '.', '_', '+' and '-' (at most 64, "
+        # It becomes a deployment directory on the board, where the agent checks it the same way.
+        if not isinstance(name, str) or not USER_NAME.match(name):
+            raise UsageError("%s: variant name %r: use letters, digits, '.', '_' and '-' (at most 64, "
                              "starting with a letter or digit)" % (path, name))
         extra = sorted(set(table) - {"name", "steps"})
         if extra:

@@ -235,9 +235,11 @@ def _remove_dead_staging(root):
             shutil.rmtree(entry, ignore_errors=True)
 
 
-def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None):
+def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None,
+                  references=None):
     """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``;
-    host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve)."""
+    host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve) against
+    ``references``, the source's outputs when the caller has them (else they are computed)."""
     source = Path(source)
     modelinfo.load(source)  # fail early and clearly on a bad file
     for spec in specs:
@@ -272,7 +274,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 continue
             log("compress: %s (%s)" % (spec.name, spec.technique))
             if reference is None:
-                reference = accounting.reference(source, dataset, metric_specs)
+                reference = accounting.reference(source, dataset, metric_specs, references)
             try:
                 _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
                             torch_source, reference, log)
