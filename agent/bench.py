@@ -1,24 +1,35 @@
-"""The ``bench`` op: every variant measured in fresh processes, results streamed."""
+"""The ``bench`` op: every variant measured in fresh processes, results streamed.
+
+Order is fair: with ``rounds`` > 1 every variant is timed once per round (A B C,
+A B C, ...; a new random order per round with ``shuffle``), each round in a fresh
+process, and the rounds' samples are pooled. The memory pass and the fidelity pass
+run once, in the first round. Power, temperature and frequency are sampled by this
+process (agent/power_sampler.py) while the children time, and integrated over the
+windows they report.
+"""
 
 import platform
+import random
 import time
 
 from ..shared.conventions import EventKind
 from ..shared.errors import EdgeshrinkError, ProtocolError
-from ..shared.measurement import (SCHEMA_VERSION, Environment, LatencyPass, MemoryPass, Power, Thermal,
-                                  ThrottleVerdict, VariantError, VariantMeasurement)
+from ..shared.measurement import (SCHEMA_VERSION, Environment, LatencyPass, LatencyStats, MemoryPass, Power,
+                                  Thermal, ThrottleVerdict, VariantError, VariantMeasurement, round_samples)
 from ..shared.types import BenchSettings
-from . import AGENT_VERSION, backends
+from . import AGENT_VERSION, backends, stats
 from .children import run_child
 from .layout import check_name, check_sha
-from .sensors import Sensors, throttling_verdict
+from .power import PowerPlan, idle_baseline, variant_power, wait_reporting
+from .sensors import Sensors, combine_verdicts, throttling_verdict
 
 # Generous: a slow board can take long to load a model; the time ceiling bounds the rest.
 CHILD_OVERHEAD_S = 300
+COOLDOWN_TO_C_LIMIT_S = 600.0
 
 
 def bench(root, request_id, args, send_event):
-    """args: {variants: [{name, blob}], data_blob?, runtime?, settings, lock_timeout_s?}"""
+    """args: {variants: [{name, blob}], data_blob?, runtime?, settings, lock_timeout_s?, power?}"""
     settings = BenchSettings.from_dict(args.get("settings"))
     problems = settings.validate()
     if problems:
@@ -33,22 +44,30 @@ def bench(root, request_id, args, send_event):
     runtime = args.get("runtime", "onnxruntime")
     sensors = Sensors()
 
-    def on_wait(holder):
-        send_event(request_id, "log", {"message": "waiting for the device lock (%s)" % holder})
+    def log(message):
+        send_event(request_id, EventKind.LOG, {"message": message})
 
-    measured = []
-    with root.locked(float(args.get("lock_timeout_s", 600)), on_wait):
-        for index, variant in enumerate(variants):
-            send_event(request_id, EventKind.PROGRESS, {"variant": variant["name"], "phase": "start",
-                                                        "index": index, "count": len(variants)})
-            measurement = measure_variant(root, request_id, variant, data_path, runtime,
-                                          settings, sensors, send_event)
-            # Each measurement travels in its own event, so one frame never has to hold
-            # every variant's raw samples; the result only lists what was measured.
-            send_event(request_id, EventKind.MEASUREMENT, measurement.to_dict())
-            measured.append(variant["name"])
-    return {"measured": measured, "settings": settings.to_dict(), "runtime": runtime,
-            "schema": SCHEMA_VERSION}
+    with root.locked(float(args.get("lock_timeout_s", 600)), lambda holder: log(
+            "waiting for the device lock (%s)" % holder)):
+        plan = PowerPlan.from_args(args.get("power"), settings, sensors)
+        sampler = plan.start_sampler()
+        try:
+            idle = idle_baseline(plan, sampler, settings.idle_s, log)
+            runs = Runs(root, request_id, variants, data_path, runtime, settings, send_event, sampler)
+            runs.measure_all(sensors, log)
+            idle_after = idle_baseline(plan, sampler, settings.idle_s, log, when="after")
+            for name in runs.order_of_names:
+                measurement = runs.measurements[name]
+                measurement.power = variant_power(plan, sampler, measurement, idle)
+                # Each measurement travels in its own event, so one frame never has to hold
+                # every variant's raw samples; the result only lists what was measured.
+                send_event(request_id, EventKind.MEASUREMENT, measurement.to_dict())
+        finally:
+            if sampler is not None:
+                sampler.stop()
+    return {"measured": runs.order_of_names, "settings": settings.to_dict(), "runtime": runtime,
+            "schema": SCHEMA_VERSION, "idle": {"before": idle.to_dict(), "after": idle_after.to_dict()},
+            "power_source": plan.describe(), "round_orders": runs.round_orders, "shuffle_seed": runs.seed}
 
 
 def environment(runtime, settings):
@@ -58,33 +77,148 @@ def environment(runtime, settings):
                        agent_version=AGENT_VERSION)
 
 
-def measure_variant(root, request_id, variant, data_path, runtime, settings, sensors, send_event):
-    job = {"request_id": request_id, "variant": variant["name"], "runtime": runtime,
-           "model_path": root.require_blob(variant["blob"]), "data_path": data_path,
-           "settings": settings.to_dict()}
-    timeout = settings.max_time_s + CHILD_OVERHEAD_S
+class Runs:
+    """Every variant's passes, in rounds; failures are results about a variant."""
 
-    def relay(frame):
-        send_event(request_id, frame["kind"], frame["data"])
+    def __init__(self, root, request_id, variants, data_path, runtime, settings, send_event, sampler):
+        self.root, self.request_id, self.variants = root, request_id, variants
+        self.data_path, self.runtime, self.settings = data_path, runtime, settings
+        self.send_event, self.sampler = send_event, sampler
+        self.order_of_names = [v["name"] for v in variants]
+        self.measurements = {}
+        self.passes = {v["name"]: [] for v in variants}
+        self.thermal = {v["name"]: [] for v in variants}
+        self.cooldowns = {v["name"]: [] for v in variants}
+        self.round_orders = []
+        self.seed = random.SystemRandom().randrange(2 ** 31) if settings.shuffle else None
 
-    started = time.time()
-    measurement = VariantMeasurement(variant=variant["name"], blob=variant["blob"], ok=True,
-                                     schema=SCHEMA_VERSION, started_at=started, power=Power(),
-                                     environment=environment(runtime, settings))
-    try:
-        # Memory first, in its own process: nothing else has warmed or grown it.
-        measurement.memory = MemoryPass.from_dict(run_child(dict(job, mode="memory"), relay, timeout))
-        before = sensors.snapshot()
-        measurement.latency_pass = LatencyPass.from_dict(run_child(dict(job, mode="latency"), relay, timeout))
-        after = sensors.snapshot()
-        measurement.thermal = Thermal(before=before, after=after,
-                                      verdict=ThrottleVerdict.from_dict(throttling_verdict(before, after)))
-        measurement.environment.cpu_affinity = measurement.latency_pass.cpu_affinity
-        measurement.environment.providers = list(measurement.latency_pass.runtime_settings.get("providers") or [])
-    except EdgeshrinkError as exc:
-        # One variant failing to load or run is a result about that variant, not the run.
-        measurement.ok = False
-        measurement.error = VariantError(code=exc.code, message=exc.message)
-    measurement.finished_at = time.time()
-    measurement.wall_s = round(measurement.finished_at - started, 3)
-    return measurement
+    def _relay(self, frame):
+        self.send_event(self.request_id, frame["kind"], frame["data"])
+
+    def _job(self, variant, mode, **extra):
+        job = {"request_id": self.request_id, "variant": variant["name"], "runtime": self.runtime,
+               "model_path": self.root.require_blob(variant["blob"]), "data_path": self.data_path,
+               "settings": self.settings.round_share().to_dict(), "mode": mode}
+        job.update(extra)
+        return job
+
+    def _order(self, round_number):
+        order = list(range(len(self.variants)))
+        if self.seed is not None:
+            random.Random(self.seed + round_number).shuffle(order)
+        return order
+
+    def measure_all(self, sensors, log):
+        timeout = self.settings.round_share().max_time_s + CHILD_OVERHEAD_S
+        first = True
+        for round_number in range(1, self.settings.rounds + 1):
+            order = self._order(round_number)
+            self.round_orders.append([self.variants[i]["name"] for i in order])
+            for position, index in enumerate(order):
+                variant = self.variants[index]
+                name = variant["name"]
+                if name in self.measurements and not self.measurements[name].ok:
+                    continue   # failed in an earlier round: nothing more to learn
+                self.send_event(self.request_id, EventKind.PROGRESS, {
+                    "variant": name, "phase": "start", "index": position, "count": len(self.variants),
+                    "round": round_number, "rounds": self.settings.rounds})
+                if not first:
+                    self._cool_down(sensors, log, name, round_number)
+                first = False
+                self._measure_round(variant, round_number, position, sensors, timeout)
+        for name in self.order_of_names:
+            self._finish(name)
+
+    def _cool_down(self, sensors, log, name, round_number):
+        settings = self.settings
+        if settings.cooldown_s:
+            wait_reporting(settings.cooldown_s, log, "cooling down before %s" % name)
+            self.cooldowns[name].append({"round": round_number, "waited_s": settings.cooldown_s})
+        if settings.cooldown_to_c:
+            began = time.monotonic()
+            hottest = _hottest(sensors)
+            while hottest is not None and hottest > settings.cooldown_to_c:
+                if time.monotonic() - began > COOLDOWN_TO_C_LIMIT_S:
+                    break
+                log("cooling down before %s: %.1f C > %.1f C" % (name, hottest, settings.cooldown_to_c))
+                time.sleep(1.0)
+                hottest = _hottest(sensors)
+            self.cooldowns[name].append({
+                "round": round_number, "waited_s": round(time.monotonic() - began, 1), "temp_c": hottest,
+                "reached": None if hottest is None else hottest <= settings.cooldown_to_c})
+
+    def _measure_round(self, variant, round_number, position, sensors, timeout):
+        name = variant["name"]
+        measurement = self.measurements.get(name)
+        if measurement is None:
+            measurement = self.measurements[name] = VariantMeasurement(
+                variant=name, blob=variant["blob"], ok=True, schema=SCHEMA_VERSION, started_at=time.time(),
+                power=Power(), environment=environment(self.runtime, self.settings))
+        try:
+            if round_number == 1:
+                # Memory first, in its own process: nothing else has warmed or grown it.
+                measurement.memory = MemoryPass.from_dict(run_child(self._job(variant, "memory"), self._relay,
+                                                                    timeout))
+            before = sensors.snapshot()
+            latency = LatencyPass.from_dict(run_child(
+                self._job(variant, "latency", round=round_number, position=position, fidelity=round_number == 1),
+                self._relay, timeout))
+            after = sensors.snapshot()
+            self.passes[name].append(latency)
+            self.thermal[name].append((round_number, before, after, latency.windows()))
+        except EdgeshrinkError as exc:
+            # One variant failing to load or run is a result about that variant, not the run.
+            measurement.ok = False
+            measurement.error = VariantError(code=exc.code, message=exc.message)
+
+    def _finish(self, name):
+        measurement = self.measurements[name]
+        passes = self.passes[name]
+        if passes:
+            measurement.latency_pass = merge_rounds(passes, self.settings)
+            measurement.environment.cpu_affinity = measurement.latency_pass.cpu_affinity
+            measurement.environment.providers = list(measurement.latency_pass.runtime_settings.get("providers")
+                                                     or [])
+            measurement.thermal = self._thermal(name)
+        measurement.finished_at = time.time()
+        measurement.wall_s = round(measurement.finished_at - measurement.started_at, 3)
+
+    def _thermal(self, name):
+        readings = self.thermal[name]
+        verdicts = [(r, throttling_verdict(before, after)) for r, before, after, _ in readings]
+        trace = []
+        for round_number, _, _, windows in readings:
+            for (t0, t1), _ in windows:
+                if self.sampler is not None:
+                    trace.extend([round_number] + row for row in self.sampler.thermal_trace(t0, t1))
+        return Thermal(before=readings[0][1], after=readings[-1][2],
+                       verdict=ThrottleVerdict.from_dict(combine_verdicts(verdicts)), trace=trace,
+                       cooldowns=self.cooldowns[name])
+
+
+def _hottest(sensors):
+    temps = sensors.temperatures_c()
+    return max(temps.values()) if temps else None
+
+
+def merge_rounds(passes, settings):
+    """One latency pass from a variant's rounds: samples pooled, the first round's load,
+    first-inference and fidelity figures, every round's summary kept."""
+    merged = LatencyPass.from_dict(passes[0].to_dict())
+    merged.precision_target_pct = settings.precision_pct or None
+    if len(passes) == 1:
+        return merged
+    samples = [s for p in passes for s in p.samples_ms]
+    merged.samples_ms = round_samples(samples)
+    merged.latency = LatencyStats.from_dict(stats.summarize(samples))
+    merged.rounds = [r for p in passes for r in p.rounds]
+    medians = [r.median_ms for r in merged.rounds if r.median_ms]
+    if len(medians) > 1 and merged.latency.p50_ms:
+        merged.round_spread_pct = 100.0 * (max(medians) - min(medians)) / merged.latency.p50_ms
+    reasons = sorted({p.stop_reason for p in passes if p.stop_reason})
+    merged.stop_reason = ", ".join(reasons)
+    if merged.precision_target_pct is not None:
+        # Judged on the pooled sample: each round aimed at a proportionally wider target.
+        width = merged.latency.ci_half_width_pct
+        merged.precision_reached = width is not None and width <= merged.precision_target_pct
+    return merged

@@ -21,11 +21,16 @@ from ..shared import protocol
 from ..shared.errors import EdgeshrinkError, ModelError
 from ..shared.evaluation import EvaluationFile
 from ..shared.fidelity import compare_outputs
-from ..shared.measurement import Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, round_samples
+from ..shared.measurement import (Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, RoundSummary,
+                                  round_samples)
 from ..shared.types import BenchSettings
 from . import backends, stats
 
 PROGRESS_INTERVAL_S = 0.5
+# The precision stop: how often the median's CI is checked, and the fewest runs it trusts.
+PRECISION_CHECK_S = 0.1
+PRECISION_MIN_RUNS = 20
+PRECISION = "precision"
 # Outputs returned for a host-side (custom) metric must fit well inside one frame.
 RETURNED_OUTPUTS_CAP = 2 * 1024 * 1024
 
@@ -148,20 +153,38 @@ class Child:
             run(feeds)
         warmup_ms = (time.perf_counter() - start) * 1000.0
 
+        window_start = time.monotonic()
         samples, stop_reason = self.timed_runs(run, feeds, settings)
-        fidelity, returned = self.fidelity_pass(runner, data, specs, settings)
+        window = [window_start, time.monotonic()]
+        if self.job.get("fidelity", True):
+            fidelity, returned = self.fidelity_pass(runner, data, specs, settings)
+        else:
+            fidelity, returned = Fidelity(reason="judged in the first round"), None
+        summary = stats.summarize(samples)
         return LatencyPass(load_ms=load_ms, first_inference_ms=first_ms, warmup_runs=settings.warmup_runs,
                            warmup_total_ms=warmup_ms, stop_reason=stop_reason,
-                           latency=LatencyStats.from_dict(stats.summarize(samples)),
+                           latency=LatencyStats.from_dict(summary),
                            samples_ms=round_samples(samples), runtime_settings=runner.settings,
-                           input_specs=specs, fidelity=fidelity, returned_outputs=returned)
+                           input_specs=specs, fidelity=fidelity, returned_outputs=returned,
+                           rounds=[RoundSummary(round=self.job.get("round", 1), position=self.job.get("position", 0),
+                                                n=len(samples), median_ms=summary["p50_ms"], stop_reason=stop_reason,
+                                                window_monotonic=window)],
+                           precision_target_pct=settings.precision_pct or None,
+                           precision_reached=(stop_reason == PRECISION) if settings.precision_pct else None)
 
     def timed_runs(self, run, feeds, settings):
-        """Run until a count and a time floor are both met, or a ceiling is hit."""
+        """Run until a count and a time floor are both met (and, with a precision target,
+        the median's CI is narrow enough), or a ceiling is hit.
+
+        The precision is checked at the progress reports, never per run: sorting the
+        samples between two timed runs would be work inside the timed loop's rhythm.
+        """
         samples = []
         clock = time.perf_counter
         began = clock()
         next_report = began + PROGRESS_INTERVAL_S
+        next_check = began + PRECISION_CHECK_S
+        floors_met = False
         while True:
             t0 = clock()
             run(feeds)
@@ -175,9 +198,18 @@ class Child:
             if elapsed >= settings.max_time_s:
                 reason = "max_time"
                 break
-            if n >= settings.min_runs and elapsed >= settings.min_time_s:
-                reason = "min_runs_and_min_time"
-                break
+            if not floors_met and n >= settings.min_runs and elapsed >= settings.min_time_s:
+                floors_met = True
+                if not settings.precision_pct:
+                    reason = "min_runs_and_min_time"
+                    break
+                next_check = t1   # check at once: the floors may already give the precision
+            if floors_met and t1 >= next_check and n >= PRECISION_MIN_RUNS:
+                width = stats.ci_half_width_pct(sorted(samples))
+                if width is not None and width <= settings.precision_pct:
+                    reason = PRECISION
+                    break
+                next_check = clock() + PRECISION_CHECK_S
             if t1 >= next_report:
                 self.progress("timed", done=n, elapsed_s=round(elapsed, 2),
                               max_time_s=settings.max_time_s)

@@ -260,3 +260,20 @@ def throttling_verdict(before, after):
         verdict["reason"] = ("no readable source (no cpufreq, vcgencmd, thermal_throttle counters or thermal "
                              "zones with a passive trip point under %s)" % after.get("sys_root", "/"))
     return verdict
+
+
+def combine_verdicts(verdicts):
+    """One verdict for a variant timed in several rounds [(round, verdict)]: throttled if
+    any round was, unknown only if no round could tell."""
+    if len(verdicts) == 1:
+        return verdicts[0][1]
+    known = [(r, v) for r, v in verdicts if v["throttled"] is not None]
+    combined = {"throttled": any(v["throttled"] for _, v in known) if known else None,
+                "evidence": ["round %d: %s" % (r, line) for r, v in known for line in v["evidence"]],
+                "notes": [], "sources": []}
+    for _, verdict in verdicts:
+        for key in ("notes", "sources"):
+            combined[key].extend(line for line in verdict[key] if line not in combined[key])
+    if not known:
+        combined["reason"] = verdicts[-1][1].get("reason")
+    return combined

@@ -13,6 +13,7 @@ import os
 import platform
 import sys
 import threading
+import time
 
 from ..shared import protocol
 from ..shared.conventions import Op
@@ -45,7 +46,9 @@ class Server:
         self._lost = threading.Event()
         self.input = HostInput(instream, self.link_lost)
         self.ops = {
-            Op.PING: lambda rid, args, send: {"pong": True},
+            # The monotonic reading lets a host-side power meter map the timed windows
+            # onto its own clock (host/host_meter.py).
+            Op.PING: lambda rid, args, send: {"pong": True, "monotonic": time.monotonic()},
             Op.FACTS: lambda rid, args, send: facts.collect(self.root.root),
             Op.HAVE_BLOBS: self.have_blobs,
             Op.COMMIT_BLOB: self.commit_blob,

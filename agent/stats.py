@@ -47,4 +47,14 @@ def summarize(samples_ms):
     for name, q in (("p50", 50), ("p90", 90), ("p99", 99)):
         enough = n >= MIN_SAMPLES_FOR[name]
         summary[name + "_ms"] = percentile(ordered, q) if enough else None
+    summary["ci_half_width_pct"] = ci_half_width_pct(ordered)
     return summary
+
+
+def ci_half_width_pct(ordered):
+    """Half the width of the median's 95% CI, in % of the median; None when unbounded."""
+    ci = median_ci(ordered) if ordered else None
+    middle = percentile(ordered, 50)
+    if ci is None or not middle:
+        return None
+    return 100.0 * (ci[1] - ci[0]) / 2.0 / middle

@@ -18,7 +18,8 @@ from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantErro
 from ..shared.records import type_problems
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
-from . import agent_bundle, dataset as datasets, input_shapes, metrics as task_metrics, modelinfo, paths, push, spool
+from . import agent_bundle, dataset as datasets, host_meter, input_shapes, metrics as task_metrics, modelinfo, paths
+from . import push, spool
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
@@ -202,6 +203,7 @@ def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s
 def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_event, measured):
     """Have the agent measure ``made`` (already pushed) into ``measured`` by name."""
     device = session.device
+    meter = _start_host_meter(session, settings, on_event)
 
     def relay(kind, data):
         if kind == EventKind.MEASUREMENT:
@@ -210,13 +212,59 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
             measured[measurement.variant] = measurement
         on_event(device.name, kind, data)
 
-    session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in made],
-                            "data_blob": eval_sha, "runtime": device.runtime,
-                            "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s},
-                 on_event=relay)
+    try:
+        result = session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in made],
+                                         "data_blob": eval_sha, "runtime": device.runtime,
+                                         "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s,
+                                         "power": device.power.to_dict()},
+                              on_event=relay)
+        if isinstance(meter, host_meter.HostMeterRun):
+            meter.idle_after_w = meter.idle(settings.idle_s)
+    finally:
+        if isinstance(meter, host_meter.HostMeterRun):
+            meter.stop()
     missing = [v.name for v in made if v.name not in measured]
     if missing:
         raise ProtocolError("device '%s': the agent finished without measuring %s" % (device.name, ", ".join(missing)))
+    idle_after = _idle_after_w(result)
+    for measurement in measured.values():
+        if isinstance(meter, host_meter.HostMeterRun):
+            measurement.power = meter.power_of(measurement)
+        elif meter is not None:
+            measurement.power = host_meter.not_measured(meter)
+        elif measurement.power.measured:
+            measurement.power.idle_after_w = idle_after
+
+
+def _start_host_meter(session, settings, on_event):
+    """The host-side meter of a device that has one, started, its idle baseline taken and
+    the agent's clock linked; a reason string when it cannot run; None for no host meter."""
+    config = session.device.power
+    if config.where != "host":
+        return None
+    if not settings.sample_power:
+        return "power sampling was turned off (sample_power = false)"
+    try:
+        run = host_meter.HostMeterRun.start(config)
+    except host_meter.MeterError as exc:
+        return str(exc)
+    try:
+        run.link = host_meter.clock_link(session)
+        on_event(session.device.name, "log", {"message": "host meter: idle baseline for %.1f s (link delay +/-%.2f ms)"
+                                              % (settings.idle_s, 1000 * run.link.half_rtt_s)})
+        run.idle_w = run.idle(settings.idle_s)
+    except BaseException:
+        run.stop()
+        raise
+    return run
+
+
+def _idle_after_w(result):
+    """The agent's idle baseline after the last variant, when it measured one."""
+    idle = result.get("idle") if isinstance(result, dict) else None
+    after = idle.get("after") if isinstance(idle, dict) else None
+    value = after.get("mean_w") if isinstance(after, dict) else None
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 MORE_SAMPLES_FACTOR = 4
@@ -233,18 +281,20 @@ def _more_samples(settings):
     return wider
 
 
-def measure_until_decided(session, source, variants, settings, constraints, on_event=_quiet, lock_timeout_s=600.0):
+def measure_until_decided(session, source, variants, settings, constraints, on_event=_quiet, lock_timeout_s=600.0,
+                          objective="latency"):
     """Measure and decide; when the winner's latency interval is too wide to rank on,
     measure the winner and its overlapping rivals once more with more samples (within
     max_time_s) and decide on those. The decision says what was re-measured and why."""
     run = measure(session, source, variants, settings, on_event, lock_timeout_s)
-    decision = select(run.variants, constraints)
-    again = too_noisy_to_decide(decision)
+    decision = select(run.variants, constraints, objective=objective)
+    again = too_noisy_to_decide(decision) if objective == "latency" else []
     wider = _more_samples(settings) if again else None
     if wider is None:
         if again:
             decision.notes.append("no more samples were taken: min_runs and min_time_s already equal max_runs "
                                   "and max_time_s (raise those limits to let edgeshrink take more)")
+        decision.notes.extend(power_notes(run.variants))
         return run, decision
     chosen_before = decision.variant(decision.chosen)
     on_event(session.device.name, "log", {"message": "%s latency too noisy to decide (95%% CI %s ms): measuring %s "
@@ -258,12 +308,34 @@ def measure_until_decided(session, source, variants, settings, constraints, on_e
         if result.name in measured:
             result.measurement = measured[result.name]
     run.finished_at = time.time()
-    decision = select(run.variants, constraints)
+    decision = select(run.variants, constraints, objective=objective)
+    decision.notes.extend(power_notes(run.variants))
     decision.notes.append("re-measured %s with >= %d runs and >= %.2f s each: the first pass's %s interval "
                           "[%.3f, %.3f] ms was too wide to decide" % (
                               ", ".join(again), wider.min_runs, wider.min_time_s, chosen_before.name,
                               chosen_before.latency_ci_ms[0], chosen_before.latency_ci_ms[1]))
     return run, decision
+
+
+IDLE_DRIFT_NOTE = 0.05
+
+
+def power_notes(results):
+    """What the decision should say about power: its source and boundary, and how far the
+    idle baseline drifted between the first variant and the last."""
+    measured = [r.measurement.power for r in results if r.measurement.power.measured]
+    if not measured:
+        reasons = sorted({r.measurement.power.reason for r in results if r.measurement.ok
+                          and r.measurement.power.reason})
+        return ["power not measured: %s" % reasons[0]] if reasons else []
+    power = measured[0]
+    notes = ["power from %s (%s, on the %s): %s" % (power.source, power.rail, power.where, power.boundary)]
+    if power.idle_w is not None and power.idle_after_w is not None and power.idle_w > 0:
+        drift = power.idle_after_w / power.idle_w - 1
+        notes.append("idle power %.3f W before the first variant, %.3f W after the last (%+.1f%%)%s" % (
+            power.idle_w, power.idle_after_w, 100 * drift,
+            ": the board drifted; net energies carry that much doubt" if abs(drift) > IDLE_DRIFT_NOTE else ""))
+    return notes
 
 
 def _not_made(variant):
@@ -318,7 +390,7 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
         on_event(device.name, "connected", {"python": session.hello.python,
                                             "agent": session.hello.agent_version})
         run, run.decision = measure_until_decided(session, source, variants, settings, device.constraints, on_event,
-                                                  options.lock_timeout_s)
+                                                  options.lock_timeout_s, device.objective)
         on_event(device.name, "decision", run.decision)
         chosen = run.decision.chosen
         if chosen is None:
@@ -367,7 +439,9 @@ def bench(device, source, variants, settings, store=None, on_event=_quiet, optio
 def reselect(store, device, run_id=None):
     """Run selection again on stored results, with the device's current constraints."""
     stored = store.load_run(run_id=run_id, device=device.name)
-    return stored, select(stored.variants, device.constraints)
+    decision = select(stored.variants, device.constraints, objective=device.objective)
+    decision.notes.extend(power_notes(stored.variants))
+    return stored, decision
 
 
 def status(device, options=None):

@@ -17,7 +17,9 @@ else:  # pragma: no cover - the host supports 3.10 through tomli
     import tomli as tomllib
 
 from ..shared.conventions import USER_NAME
+from ..shared.decision import OBJECTIVES
 from ..shared.errors import InventoryError
+from ..shared.power_config import PowerConfig
 from ..shared.types import PERCENTILES, BenchSettings, Constraints, accepts
 
 CONNECTIONS = ("local", "ssh")
@@ -45,6 +47,8 @@ class Device:
     tags: List[str] = field(default_factory=list)
     constraints: Constraints = field(default_factory=Constraints)
     bench: Dict[str, object] = field(default_factory=dict)
+    power: PowerConfig = field(default_factory=PowerConfig)
+    objective: str = "latency"           # what "best" means: latency, energy or size
 
     def bench_settings(self, **overrides):
         values = dict(self.bench)
@@ -74,6 +78,8 @@ _DEVICE_KEYS = {
     "tags": (list, "a list of strings"),
     "constraints": (dict, "a table"),
     "bench": (dict, "a table"),
+    "power": (dict, "a table"),
+    "objective": (str, "one of " + ", ".join(OBJECTIVES)),
 }
 # Constraint keys with their declared types; `extra` is for code, not for devices.toml.
 _CONSTRAINT_TYPES = {f.name: f.type for f in fields(Constraints) if f.name != "extra"}
@@ -200,6 +206,21 @@ def _bench(where, table):
     return dict(table)
 
 
+def _power(where, table):
+    known = set(PowerConfig.__dataclass_fields__)
+    for key, value in table.items():
+        if key not in known:
+            where.fail("power." + key, "is not a power setting", "known: " + ", ".join(sorted(known)))
+        kind = list if key == "command" else str
+        if not isinstance(value, kind) or (kind is list and not all(isinstance(a, str) for a in value)):
+            where.fail("power." + key, "must be %s, got %r" % ("a list of strings" if kind is list else "a string",
+                                                              value))
+    config = PowerConfig(**table)
+    for key, problem in config.problems():
+        where.fail("power." + key, problem)
+    return config
+
+
 def _device(path, name, table):
     where = _Where(path, name)
     if not USER_NAME.match(name):   # it becomes a path component (a local root)
@@ -247,6 +268,9 @@ def _device(path, name, table):
         if problem:
             where.fail("root", problem)
         values["root"] = _resolved_root(values["root"], connection)
+    if values.get("objective", "latency") not in OBJECTIVES:
+        where.fail("objective", "must be one of %s, got %r" % (", ".join(OBJECTIVES), values["objective"]))
+    values["power"] = _power(where, values.get("power", {}))
     values["constraints"] = _constraints(where, values.get("constraints", {}))
     values["bench"] = _bench(where, values.get("bench", {}))
     return Device(name=name, **values)

@@ -76,6 +76,8 @@ class LiveProgress:
             task = self._task(device, measurement.variant)
             if measurement.ok:
                 status = "p50 %s ms" % _fmt(measurement.figure("p50_ms").value)
+                if measurement.power.measured:
+                    status += ", %s mJ/inference" % _fmt(measurement.figure("energy_mj").value, "%.3g")
             else:
                 status = "[red]failed[/]: " + escape(measurement.error.message[:60] if measurement.error else "")
             self.progress.update(task, completed=100, status=status)
@@ -128,12 +130,26 @@ def _throttle_cell(measurement):
     return "unknown" if not throttled.known else ("[red]yes[/]" if throttled.value else "no")
 
 
+POWER_FIGURES = (("W", "power_w", "%.2f"), ("mJ/inf", "energy_mj", "%.3g"), ("net mJ", "net_energy_mj", "%.3g"))
+
+
+def _power_caption(run_variants):
+    """Why no variant has power figures (shown instead of empty columns)."""
+    reasons = sorted({v.measurement.power.reason for v in run_variants if v.measurement.ok
+                      and v.measurement.power.reason})
+    return "power not measured: %s" % reasons[0] if reasons else None
+
+
 def results_table(run_variants, decision=None, title="Measured on the device"):
-    """One row per variant (host/runs.VariantResult); unknown figures show as '-'."""
+    """One row per variant (host/runs.VariantResult); unknown figures show as '-'. Power
+    columns appear when any variant's power was measured; otherwise the caption says why."""
     table = Table(title=title)
+    power = [f for f in POWER_FIGURES] if any(v.measurement.power.measured for v in run_variants) else []
     for column in ("variant",) + tuple(c[0] for c in RESULT_FIGURES) + ("MiB", "acc", "agree", "SQNR dB",
-                                                                        "throttle"):
+                                                                        "throttle") + tuple(c[0] for c in power):
         table.add_column(column, justify="left" if column == "variant" else "right")
+    if not power and _power_caption(run_variants):
+        table.caption = escape(_power_caption(run_variants))
     if decision:
         table.add_column("verdict")
     for v in run_variants:
@@ -143,8 +159,9 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
             row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
             row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("agreement").value),
                     _sqnr(m), _throttle_cell(m)]
+            row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in power]
         else:
-            row += ["[red]failed[/]"] + ["-"] * (len(RESULT_FIGURES) + 4)
+            row += ["[red]failed[/]"] + ["-"] * (len(RESULT_FIGURES) + 4 + len(power))
         if decision:
             verdict = decision.variant(v.name)
             row.append("[green]chosen[/]" if decision.chosen == v.name

@@ -1,7 +1,12 @@
 """Choosing the variant to install, and saying why every other one lost.
 
-Default objective: among variants that meet every constraint, the lowest latency at
-the device's constrained percentile (p90 unless devices.toml says otherwise).
+The objective (``objective`` in devices.toml, or ``--objective``) says what "best"
+means among the variants that meet every constraint: ``latency`` (the default), the
+lowest latency at the device's constrained percentile (p90 unless devices.toml says
+otherwise); ``energy``, the least energy per inference (gross, as the source saw it;
+a variant whose energy is unknown cannot be ranked); ``size``, the smallest file.
+Under ``energy`` and ``size`` a tie (within ``TIE_FRACTION``, or the energy's own
+uncertainty) goes to the lower latency.
 Variants inside the measurement noise of the fastest are a tie: their 95% confidence
 intervals of that percentile (order statistics of the raw samples) overlap, or, without
 samples to bound them, they are within ``TIE_FRACTION``. A tie goes to the smaller
@@ -22,7 +27,7 @@ drop unknown; so does a baseline that failed on the device.
 from dataclasses import dataclass
 from typing import Optional
 
-from ..shared.decision import FAIL, PASS, UNKNOWN, CandidateVerdict, ConstraintCheck, Decision
+from ..shared.decision import FAIL, OBJECTIVES, PASS, UNKNOWN, CandidateVerdict, ConstraintCheck, Decision
 from ..shared.quantiles import quantile_ci
 
 TIE_FRACTION = 0.02
@@ -228,7 +233,10 @@ def _candidate(result, percentile, drop):
         (m.error.message if m.error else None)
     samples = sorted(m.samples_ms)
     ci = quantile_ci(samples, PERCENTILE_Q[percentile]) if samples and latency.known else None
+    energy = m.figure("energy_mj")
     return CandidateVerdict(
+        power_w=m.figure("power_w").value, energy_mj=energy.value, net_energy_mj=m.figure("net_energy_mj").value,
+        energy_uncertainty_mj=m.power.uncertainty_mj, energy_missing=energy.missing,
         name=result.name, ok=m.ok, latency_ms=latency.value, latency_ci_ms=ci, samples=m.latency_pass.latency.n if m.latency_pass
         else 0, size_mb=result.size_mb, peak_rss_mb=m.figure("peak_rss_mb").value,
         accuracy=m.figure("accuracy").value, top1_agreement=m.figure("top1_agreement").value,
@@ -237,8 +245,10 @@ def _candidate(result, percentile, drop):
         flags=["%s: %s" % (f.get("flag"), f.get("text")) for f in result.manifest.get("flags") or []])
 
 
-def select(results, constraints, baseline=BASELINE):
+def select(results, constraints, baseline=BASELINE, objective="latency"):
     """Decide among measured variants (host/runs.VariantResult). Returns a Decision."""
+    if objective not in OBJECTIVES:
+        raise ValueError("objective must be one of %s" % ", ".join(OBJECTIVES))
     percentile = constraints.latency_percentile
     drops, notes = accuracy_drops(results, baseline)
     verdicts = []
@@ -251,23 +261,77 @@ def select(results, constraints, baseline=BASELINE):
     _pareto(verdicts)
     feasible = sorted((v for v in verdicts if v.feasible and v.latency_ms is not None), key=lambda v: v.latency_ms)
     chosen, tied = None, []
-    if feasible:
+    if objective != "latency":
+        chosen, tied = _by_objective(feasible, objective)
+    elif feasible:
         tied = [v for v in feasible if _tie(v, feasible[0])]
         chosen = min(tied, key=lambda v: (v.size_mb, v.accuracy_drop or 0.0, v.latency_ms))
     for v in verdicts:
-        v.reason = _reason(v, chosen, percentile, tied)
+        v.reason = (_reason(v, chosen, percentile, tied) if objective == "latency" or not v.feasible
+                    or v.latency_ms is None else _objective_reason(v, chosen, objective, percentile, tied))
         if v.flags and v.ok:
             # Never offered as what its recipe asked for: a missed target, a cut-short
             # training, a quantized file larger or slower than its source shows here.
             v.reason += " [flagged when made: %s]" % "; ".join(flag.split(" (")[0] for flag in v.flags)
     return Decision(
-        chosen=chosen.name if chosen else None, percentile=percentile,
-        objective="lowest %s latency among feasible variants; a tie (overlapping 95%% CIs, or within %d%% "
-                  "without samples) goes to the smaller file, then the lower accuracy drop"
-                  % (percentile, round(100 * TIE_FRACTION)),
+        chosen=chosen.name if chosen else None, percentile=percentile, ranked_by=objective,
+        objective=_objective_text(objective, percentile),
         baseline=baseline, constraints=constraints.to_dict(),
         notes=notes + _unknown_notes(verdicts) + _noise_notes(chosen, percentile) + _flag_notes(verdicts),
         missing_evidence=_missing_evidence(verdicts), variants=verdicts)
+
+
+def _objective_text(objective, percentile):
+    if objective == "energy":
+        return ("least energy per inference among feasible variants; a tie (within %d%% or the energy's "
+                "uncertainty) goes to the lower %s latency" % (round(100 * TIE_FRACTION), percentile))
+    if objective == "size":
+        return ("smallest file among feasible variants; a tie (within %d%%) goes to the lower %s latency"
+                % (round(100 * TIE_FRACTION), percentile))
+    return ("lowest %s latency among feasible variants; a tie (overlapping 95%% CIs, or within %d%% without "
+            "samples) goes to the smaller file, then the lower accuracy drop" % (percentile, round(100 * TIE_FRACTION)))
+
+
+def _objective_value(v, objective):
+    return v.energy_mj if objective == "energy" else v.size_mb
+
+
+def _by_objective(feasible, objective):
+    """The chosen variant and those tied with it, ranking by energy or size."""
+    ranked = sorted((v for v in feasible if _objective_value(v, objective) is not None),
+                    key=lambda v: _objective_value(v, objective))
+    if not ranked:
+        return None, []
+    best = ranked[0]
+    band = _objective_value(best, objective) * TIE_FRACTION
+    if objective == "energy":
+        band = max(band, (best.energy_uncertainty_mj or 0.0) * 2)
+    tied = [v for v in ranked if _objective_value(v, objective) - _objective_value(best, objective) <= band]
+    return min(tied, key=lambda v: (v.latency_ms, v.size_mb)), tied
+
+
+def _objective_reason(v, chosen, objective, percentile, tied):
+    """Why a feasible variant won or lost under the energy or size objective."""
+    unit, what = (" mJ", "energy per inference") if objective == "energy" else (" MiB", "file size")
+    value = _objective_value(v, objective)
+    if value is None:
+        return "feasible but its energy is unknown (%s): cannot be ranked by energy" % (
+            v.energy_missing or "not measured")
+    if chosen is None:
+        return "feasible but not ranked"
+    best = _objective_value(chosen, objective)
+    if v is chosen:
+        others = [t.name for t in tied if t is not v]
+        tie = (", tied with %s and faster at %s" % (", ".join(others), percentile)) if others else ""
+        return "chosen: least %s among feasible variants (%.4g%s; %s %.3f ms)%s" % (
+            what if objective == "energy" else "file size", value, unit, percentile, v.latency_ms, tie)
+    if v in tied:
+        return "tied with %s on %s (%.4g vs %.4g%s) but slower at %s (%.3f vs %.3f ms)" % (
+            chosen.name, what, value, best, unit, percentile, v.latency_ms, chosen.latency_ms)
+    return "feasible, but its %s %.4g%s is %.0f%% more than %s (%.4g%s)%s" % (
+        what, value, unit, 100 * (value / best - 1) if best else 0, chosen.name, best, unit,
+        (" though %.0f%% faster at %s" % (100 * (1 - v.latency_ms / chosen.latency_ms), percentile))
+        if v.latency_ms < chosen.latency_ms else "")
 
 
 def _tie(a, b):

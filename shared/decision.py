@@ -17,7 +17,8 @@ PASS = "pass"
 FAIL = "fail"
 UNKNOWN = "unknown"
 VERDICTS = (PASS, FAIL, UNKNOWN)
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+OBJECTIVES = ("latency", "energy", "size")
 
 
 @dataclass
@@ -51,6 +52,11 @@ class CandidateVerdict(Record):
     accuracy_drop: Optional[float] = None
     drop_basis: Optional[str] = None       # the figure and output the drop was read from
     throttled: Optional[bool] = None
+    power_w: Optional[float] = None
+    energy_mj: Optional[float] = None          # gross energy per inference
+    net_energy_mj: Optional[float] = None      # minus the idle power over the same time
+    energy_uncertainty_mj: Optional[float] = None
+    energy_missing: Optional[str] = None       # why energy_mj is None
     error: Optional[str] = None
     made: bool = True              # False: the host could not make it, so it never reached the device
     flags: List[str] = field(default_factory=list)   # "kind: text" from its manifest (missed target, cut short)
@@ -83,6 +89,7 @@ class InstallOutcome(Record):
 class Decision(Record):
     chosen: Optional[str] = None
     percentile: str = "p90"
+    ranked_by: str = "latency"     # the objective: latency, energy or size
     objective: str = ""
     baseline: str = "fp32"
     constraints: dict = field(default_factory=dict)

@@ -9,7 +9,9 @@ by indexing nested dicts.
 Schema history: 1 (agent 0.1.0, untyped dicts of the same shape, no ``schema`` key);
 2 adds ``schema``, ``environment``, throttling ``notes``/``sources`` and fidelity that
 is "not measured" when the comparison itself fails; 3 adds fidelity per output with a
-task metric (``Fidelity.outputs``, ``Fidelity.agreement``). Older rows read as the
+task metric (``Fidelity.outputs``, ``Fidelity.agreement``); 4 adds measured power and
+energy (``Power``), interleaved rounds and the precision stop (``LatencyPass.rounds``),
+and temperature and frequency traces (``Thermal.trace``). Older rows read as the
 current version with the new fields at their defaults.
 """
 
@@ -19,7 +21,7 @@ from typing import List, Optional
 from .records import Record
 from .types import MIN_SAMPLES_FOR
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 # Raw latency samples are kept at 0.1 microsecond: finer digits are clock noise, and the
 # rounding bounds a measurement frame (MAX_RUNS_LIMIT samples fit well inside FRAME_CAP).
 SAMPLE_DECIMALS = 4
@@ -63,6 +65,19 @@ class LatencyStats(Record):
     p50_ms: Optional[float] = None
     p90_ms: Optional[float] = None
     p99_ms: Optional[float] = None
+    ci_half_width_pct: Optional[float] = None   # half the median's 95% CI, in % of the median
+
+
+@dataclass
+class RoundSummary(Record):
+    """One round of a variant's timing (interleaved rounds: A B C, A B C, ...)."""
+
+    round: int = 0
+    position: int = 0                 # its place in that round's order
+    n: int = 0
+    median_ms: Optional[float] = None
+    stop_reason: Optional[str] = None
+    window_monotonic: Optional[List[float]] = None   # [start, end] of the timed runs, agent's monotonic clock
 
 
 @dataclass
@@ -130,6 +145,14 @@ class LatencyPass(Record):
     cpu_affinity: Optional[List[int]] = None
     # base64 .npz of the outputs a host-side metric needs; the host removes it once used
     returned_outputs: Optional[str] = None
+    rounds: List[RoundSummary] = field(default_factory=list)
+    round_spread_pct: Optional[float] = None       # (max - min) of the round medians, % of the median
+    precision_target_pct: Optional[float] = None   # the +/-% asked for, when a precision stop was set
+    precision_reached: Optional[bool] = None
+
+    def windows(self):
+        """The timed windows [start, end] on the agent's monotonic clock, with their run counts."""
+        return [(r.window_monotonic, r.n) for r in self.rounds if r.window_monotonic]
 
 
 @dataclass
@@ -148,15 +171,32 @@ class Thermal(Record):
     before: dict = field(default_factory=dict)
     after: dict = field(default_factory=dict)
     verdict: ThrottleVerdict = field(default_factory=ThrottleVerdict)
+    # [round, seconds into the round's window, hottest zone C, lowest current CPU MHz]
+    trace: List[list] = field(default_factory=list)
+    cooldowns: List[dict] = field(default_factory=list)   # {round, waited_s, reached, temp_c}
 
 
 @dataclass
 class Power(Record):
+    """Power and energy over the timed windows, from one source (agent/power_sources.py
+    on the board, or a meter command on the board or the host)."""
+
     measured: bool = False
-    reason: Optional[str] = "no power sensor source in this agent version reads this board"
-    source: Optional[str] = None
+    reason: Optional[str] = "no power source was read"
+    source: Optional[str] = None        # rapl, hwmon, ina3221, ina3221x, pi5-pmic, command
+    rail: Optional[str] = None
+    boundary: Optional[str] = None      # what the figure covers (module input, CPU package, PMIC rails, wall)
+    where: Optional[str] = None         # board or host (where the source was read)
     mean_w: Optional[float] = None
-    energy_per_inference_mj: Optional[float] = None
+    idle_w: Optional[float] = None      # mean power idle before the first variant
+    idle_after_w: Optional[float] = None   # the same after the last variant (drift)
+    energy_per_inference_mj: Optional[float] = None        # gross: everything the source saw
+    net_energy_per_inference_mj: Optional[float] = None    # minus idle_w over the same time
+    uncertainty_mj: Optional[float] = None   # a host-side meter: the link delay's share, per inference
+    window_s: Optional[float] = None
+    inferences: int = 0
+    samples: int = 0                    # readings inside the windows
+    sample_rate_hz: Optional[float] = None
 
 
 @dataclass
@@ -197,9 +237,11 @@ FIGURES = {
     "p50_ms": "ms", "p90_ms": "ms", "p99_ms": "ms", "mean_ms": "ms", "std_ms": "ms", "cov": "",
     "load_ms": "ms", "first_inference_ms": "ms", "peak_rss_mb": "MiB", "accuracy": "",
     "top1_agreement": "", "cosine_mean": "", "sqnr_db": "dB", "throttled": "", "power_w": "W",
-    "energy_mj": "mJ", "agreement": "",
+    "energy_mj": "mJ", "net_energy_mj": "mJ", "agreement": "",
 }
 _LATENCY_FIGURES = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov")
+_POWER_FIGURES = {"power_w": "mean_w", "energy_mj": "energy_per_inference_mj",
+                  "net_energy_mj": "net_energy_per_inference_mj"}
 _FIDELITY_FIGURES = ("accuracy", "top1_agreement", "cosine_mean", "sqnr_db", "agreement")
 
 
@@ -234,8 +276,8 @@ class VariantMeasurement(Record):
         """The one accessor: a figure's value, or why it is unknown."""
         if name not in FIGURES:
             raise KeyError("unknown figure %r; known: %s" % (name, ", ".join(FIGURES)))
-        if name in ("power_w", "energy_mj"):
-            value = self.power.mean_w if name == "power_w" else self.power.energy_per_inference_mj
+        if name in _POWER_FIGURES:
+            value = getattr(self.power, _POWER_FIGURES[name])
             return Figure(name, value, None if value is not None else
                           ("power not measured: %s" % (self.power.reason or "no reading")))
         if name == "throttled":

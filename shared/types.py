@@ -24,6 +24,9 @@ MAX_TIME_LIMIT_S = 3600
 MAX_WARMUP_RUNS = 1000000
 MAX_THREADS_LIMIT = 1024
 MAX_RUNS_LIMIT = 100000
+MAX_ROUNDS = 50
+MAX_IDLE_S = 600
+MAX_COOLDOWN_S = 3600
 
 
 def _is_integer(value):
@@ -52,6 +55,7 @@ def accepts(kind, value):
 
 # What each declared field type accepts: int fields only integers, float fields any number.
 _ACCEPTS = {int: (_is_integer, "an integer"), float: (_is_number, "a finite number"),
+            bool: (lambda value: isinstance(value, bool), "true or false"),
             Optional[List[int]]: (_is_cpu_list, "a list of CPU numbers")}
 
 
@@ -67,6 +71,18 @@ class BenchSettings:
     min_time_s: float = 1.0
     max_time_s: float = 10.0
     fidelity_samples: int = 0   # 0: every eval sample shipped with the request
+    # Fair order: every variant is timed once per round (A B C, A B C, ...), so slow
+    # drift or heat cannot favour the variant measured first; the count and time
+    # settings are shared out between the rounds.
+    rounds: int = 1
+    shuffle: bool = False       # a new random order each round (the seed is recorded)
+    # Stop a round once the 95% CI of its median is within +/- this % of the median
+    # (after min_runs and min_time_s; max_runs and max_time_s still bound it). 0: off.
+    precision_pct: float = 0.0
+    sample_power: bool = True   # read the board's power source during the timed window
+    idle_s: float = 2.0         # idle power baseline before the first variant and after the last
+    cooldown_s: float = 0.0     # pause before each variant's timing
+    cooldown_to_c: float = 0.0  # or wait until the hottest zone is at or below this (0: off)
 
     @classmethod
     def type_problem(cls, name, value):
@@ -103,7 +119,31 @@ class BenchSettings:
             problems.append("warmup_runs must be from 0 to %d" % MAX_WARMUP_RUNS)
         if self.fidelity_samples < 0:
             problems.append("fidelity_samples must be >= 0 (0: every sample)")
+        if not 1 <= self.rounds <= MAX_ROUNDS:
+            problems.append("rounds must be from 1 to %d" % MAX_ROUNDS)
+        if not 0 <= self.precision_pct <= 100:
+            problems.append("precision_pct must be from 0 (off) to 100")
+        if not 0 <= self.idle_s <= MAX_IDLE_S:
+            problems.append("idle_s must be from 0 to %d" % MAX_IDLE_S)
+        if not 0 <= self.cooldown_s <= MAX_COOLDOWN_S:
+            problems.append("cooldown_s must be from 0 to %d" % MAX_COOLDOWN_S)
+        if not 0 <= self.cooldown_to_c <= 150:
+            problems.append("cooldown_to_c must be from 0 (off) to 150 degrees C")
         return problems
+
+    def round_share(self):
+        """The settings of one round: the floors and ceilings divided between the rounds,
+        and the precision target widened so the pooled samples meet it (a CI narrows
+        with the square root of the sample count)."""
+        if self.rounds == 1:
+            return self
+        share = BenchSettings.from_dict(self.to_dict())
+        share.min_runs = max(1, -(-self.min_runs // self.rounds))
+        share.max_runs = max(share.min_runs, self.max_runs // self.rounds)
+        share.min_time_s = self.min_time_s / self.rounds
+        share.max_time_s = max(share.min_time_s, self.max_time_s / self.rounds)
+        share.precision_pct = self.precision_pct * math.sqrt(self.rounds)
+        return share
 
     def to_dict(self):
         return asdict(self)

@@ -39,7 +39,7 @@ def test_hello_push_bench_install_status(device, tiny, tmp_path):
     with deploy.open_session(device) as session:
         facts = DeviceFacts.from_dict(session.hello.facts)
         assert facts.runtimes["onnxruntime"].available and facts.root == str(tmp_path / "board-root")
-        assert session.call(Op.PING) == {"pong": True}
+        assert session.call(Op.PING)["pong"] is True
 
         run = deploy.measure(session, source, made, FAST)
         assert run.push["sent"] == len(made) + 1 and run.push["bytes_sent"] > 0

@@ -35,8 +35,10 @@ def test_a_measurement_survives_the_round_trip_through_json():
 
 def test_schema_1_rows_read_as_the_current_schema_with_defaults():
     measurement = VariantMeasurement.from_dict(V1_MEASUREMENT)
-    assert measurement.schema == 1 and SCHEMA_VERSION == 3
+    assert measurement.schema == 1 and SCHEMA_VERSION == 4
     assert measurement.latency_pass.fidelity.outputs == []
+    assert measurement.latency_pass.rounds == [] and measurement.latency_pass.windows() == []
+    assert measurement.thermal.trace == [] and measurement.power.measured is False
     assert measurement.figure("agreement").value == measurement.figure("top1_agreement").value
     assert measurement.figure("p90_ms").value == 1.3
     assert measurement.figure("accuracy").value == 0.9861

@@ -217,3 +217,60 @@ def test_a_winner_too_noisy_to_rank_is_measured_again_with_its_rivals():
     capped = _more_samples(BenchSettings(min_runs=100, max_runs=150, min_time_s=1.0, max_time_s=2.0))
     assert (capped.min_runs, capped.min_time_s) == (150, 2.0)          # never past the limits
     assert _more_samples(BenchSettings(min_runs=50, max_runs=50, min_time_s=2.0, max_time_s=2.0)) is None
+
+
+def with_power(result, watts, idle_w=2.0, uncertainty_mj=None):
+    """The variant drawing ``watts`` while timed: energy per inference = watts x its mean latency."""
+    from edgeshrink.shared.measurement import Power
+
+    latency_s = result.measurement.latency_pass.latency.p50_ms / 1000.0
+    result.measurement.power = Power(measured=True, reason=None, source="ina3221", rail="VDD_IN",
+                                     boundary="module input", where="board", mean_w=watts, idle_w=idle_w,
+                                     energy_per_inference_mj=watts * latency_s * 1000,
+                                     net_energy_per_inference_mj=(watts - idle_w) * latency_s * 1000,
+                                     uncertainty_mj=uncertainty_mj, window_s=1.0, inferences=100, samples=10,
+                                     sample_rate_hz=10.0)
+    return result
+
+
+def test_the_energy_objective_can_choose_a_slower_variant_that_draws_less_power():
+    # int8 is fastest but keeps every core busy; fp16 is slower at far lower power.
+    results = [with_power(variant("fp32", 10.0, 6), 6.0), with_power(variant("int8", 4.0, 1.6), 9.0),
+               with_power(variant("fp16", 5.0, 3), 4.0)]
+    assert select(results, Constraints()).chosen == "int8"
+    decision = select(results, Constraints(), objective="energy")
+    assert decision.chosen == "fp16" and decision.ranked_by == "energy"
+    assert decision.objective.startswith("least energy per inference")
+    rows = by_name(decision)
+    assert rows["fp16"].reason.startswith("chosen: least energy per inference among feasible variants (18")
+    # int8: 9 W x 3.6 ms = 32.4 mJ; fp16: 4 W x 4.5 ms = 18 mJ
+    assert rows["int8"].reason == ("feasible, but its energy per inference 32.4 mJ is 80% more than fp16 (18 mJ) "
+                                   "though 20% faster at p90")
+    assert rows["int8"].energy_mj == pytest.approx(32.4) and rows["fp16"].net_energy_mj == pytest.approx(9.0)
+
+
+def test_the_energy_objective_never_ranks_an_unknown_energy_and_max_energy_is_enforced():
+    results = [with_power(variant("fp32", 10.0, 6), 6.0), variant("int8", 4.0, 1.6)]
+    decision = select(results, Constraints(), objective="energy")
+    assert decision.chosen == "fp32"
+    assert by_name(decision)["int8"].reason.startswith("feasible but its energy is unknown (power not measured")
+    limited = select(results, Constraints(max_energy_mj=60.0))
+    rows = by_name(limited)
+    assert verdicts(rows["fp32"])["max_energy_mj"] == PASS
+    assert verdicts(rows["int8"])["max_energy_mj"] == UNKNOWN and limited.chosen == "fp32"
+    over = select([with_power(variant("fp32", 10.0, 6), 6.0)], Constraints(max_energy_mj=40.0, max_power_w=5.0))
+    row = by_name(over)["fp32"]
+    assert verdicts(row) == {"max_power_w": FAIL, "max_energy_mj": FAIL, "throttling": PASS}
+    assert "energy per inference 54 mJ > limit 40 mJ" in row.reason
+
+
+def test_an_energy_tie_inside_the_uncertainty_goes_to_the_faster_variant_and_size_ranks_by_file():
+    results = [with_power(variant("a", 4.0, 2), 5.0, uncertainty_mj=0.5),
+               with_power(variant("b", 5.0, 3), 3.92, uncertainty_mj=0.5)]   # 18 vs 17.64 mJ: +/-0.5 each
+    decision = select(results, Constraints(), objective="energy")
+    assert decision.chosen == "a"
+    assert by_name(decision)["b"].reason.startswith("tied with a on energy per inference")
+    sized = select([variant("fp32", 10.0, 6), variant("int8", 4.0, 1.6), variant("fp16", 5.0, 3)], Constraints(),
+                   objective="size")
+    assert sized.chosen == "int8" and by_name(sized)["fp16"].reason.startswith(
+        "feasible, but its file size 3 MiB is 88% more than int8")

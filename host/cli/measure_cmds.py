@@ -13,14 +13,15 @@ from .. import deploy as jobs
 from .. import fleet, render
 from . import common, output
 from .common import CommandFailed
-from .options import FleetTargets, JsonFlag, ModelChoice, TimingOverrides
+from .options import FleetTargets, JsonFlag, ModelChoice, Objective, TimingOverrides, with_objective
 
 NoInstall = Annotated[bool, typer.Option("--no-install", help="Decide but do not install.")]
 
 
-def _measure_each(choice, timing, targets, measure_one):
+def _measure_each(choice, timing, targets, measure_one, objective=None):
     """``measure_one(device, settings, source, variants, live)`` on every selected device."""
-    devices = common.load_devices().select(targets.device or [], targets.tag or [])
+    devices = [with_objective(d, objective) for d in common.load_devices().select(targets.device or [],
+                                                                                   targets.tag or [])]
     settings = {device.name: timing.settings_for(device) for device in devices}
     source, variants = common.make_variants(choice)
     with render.LiveProgress() as live:
@@ -48,14 +49,14 @@ def _report(outcomes, as_json, with_decision):
 
 @common.command
 def deploy(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, no_install: NoInstall = False,
-           as_json: JsonFlag = False):
+           objective: Objective = None, as_json: JsonFlag = False):
     """Compress, measure every variant on the device(s), choose the best, install it."""
     store, options = common.results_store(), targets.connect_options()
 
     def deploy_one(device, settings, source, variants, live):
         return jobs.deploy(device, source, variants, settings, store, not no_install, live, options)
 
-    return _report(_measure_each(choice, timing, targets, deploy_one), as_json, with_decision=True)
+    return _report(_measure_each(choice, timing, targets, deploy_one, objective), as_json, with_decision=True)
 
 
 @common.command

@@ -4,12 +4,14 @@ Single options are annotated types (``as_json: JsonFlag = False``); options that
 together are dataclasses a command takes as one parameter (see option_groups.py).
 """
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
 
+from ...shared.decision import OBJECTIVES
 from ...shared.errors import UsageError
 from .. import fleet, input_shapes, metrics as task_metrics
 from ..compress.recipe import load_metrics as recipe_metrics
@@ -77,17 +79,46 @@ class TimingOverrides:
     max_runs: Annotated[Optional[int], typer.Option("--max-runs", help="Most timed runs per variant.")] = None
     min_time: Annotated[Optional[float], typer.Option("--min-time", help="Time floor per variant, seconds.")] = None
     max_time: Annotated[Optional[float], typer.Option("--max-time", help="Time ceiling per variant, seconds.")] = None
+    rounds: Annotated[Optional[int], typer.Option(
+        "--rounds", help="Time every variant in this many interleaved rounds (A B C, A B C, ...).")] = None
+    shuffle: Annotated[Optional[bool], typer.Option(
+        "--shuffle/--no-shuffle", help="A new random variant order each round.", show_default=False)] = None
+    precision: Annotated[Optional[float], typer.Option(
+        "--precision", help="Stop timing once the median's 95%% CI is within +/- this %% (0: off).")] = None
+    power: Annotated[Optional[bool], typer.Option(
+        "--power/--no-power", help="Read the board's power source during timing.", show_default=False)] = None
+    cooldown: Annotated[Optional[float], typer.Option(
+        "--cooldown", help="Seconds to pause before each variant's timing.")] = None
+    cooldown_to: Annotated[Optional[float], typer.Option(
+        "--cooldown-to", help="Before each variant, wait until the hottest zone is at or below this C.")] = None
 
     def settings_for(self, device):
         """The device's benchmark settings with these overrides, refused when inconsistent."""
         settings = device.bench_settings(threads=self.threads, min_runs=self.min_runs, max_runs=self.max_runs,
-                                         min_time_s=self.min_time, max_time_s=self.max_time)
+                                         min_time_s=self.min_time, max_time_s=self.max_time, rounds=self.rounds,
+                                         shuffle=self.shuffle, precision_pct=self.precision,
+                                         sample_power=self.power, cooldown_s=self.cooldown,
+                                         cooldown_to_c=self.cooldown_to)
         problems = settings.validate()
         if problems:
             raise UsageError("device '%s': bad benchmark settings: %s" % (device.name, "; ".join(problems)),
-                             "check --threads, --min-runs, --max-runs, --min-time, --max-time and "
-                             "[devices.%s.bench]" % device.name)
+                             "check --threads, --min-runs, --max-runs, --min-time, --max-time, --rounds, "
+                             "--precision, --cooldown, --cooldown-to and [devices.%s.bench]" % device.name)
         return settings
+
+
+Objective = Annotated[Optional[str], typer.Option(
+    "--objective", help="What 'best' means among feasible variants: latency (default), energy or size "
+    "(default: the device's objective).", show_default=False)]
+
+
+def with_objective(device, objective):
+    """The device with the command line's objective, refused when unknown."""
+    if objective is None:
+        return device
+    if objective not in OBJECTIVES:
+        raise UsageError("--objective must be one of %s, got %r" % (", ".join(OBJECTIVES), objective))
+    return dataclasses.replace(device, objective=objective)
 
 
 @dataclass(frozen=True)

@@ -7,15 +7,15 @@ import typer
 from .. import deploy as jobs
 from . import common, output
 from .common import CommandFailed
-from .options import DeviceName, JsonFlag
+from .options import DeviceName, JsonFlag, Objective, with_objective
 
 RunId = Annotated[Optional[int], typer.Option("--run", help="Stored run id (default: the device's latest).")]
 
 
 @common.command
-def select(device: DeviceName, run: RunId = None, as_json: JsonFlag = False):
+def select(device: DeviceName, run: RunId = None, objective: Objective = None, as_json: JsonFlag = False):
     """Decide again from stored results, under the device's current constraints."""
-    target = common.find_device(device)
+    target = with_objective(common.find_device(device), objective)
     stored, decision = jobs.reselect(common.results_store(), target, run)
     if not as_json:
         output.show_selection(stored, decision, target.name)

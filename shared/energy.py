@@ -1,0 +1,114 @@
+"""Energy over a time window from timestamped readings of a power source.
+
+Two kinds of source (agent/power_sources.py, shared/meter.py):
+
+- an energy counter (RAPL ``energy_uj``, a meter printing cumulative joules): the
+  energy is the counter's rise, with a wraparound (the counter restarting at 0 past
+  ``wrap_j``) added back between consecutive readings;
+- a power sensor (INA3221, the Pi 5 PMIC, hwmon, a meter printing watts): the energy
+  is the trapezoidal integral of the readings.
+
+Either way the window's edges fall between readings, so the curve is linearly
+interpolated at ``t0`` and ``t1``; a window not bracketed by readings on both sides
+cannot be integrated honestly and gives None with the reason. Pure Python: the agent
+runs this on the board.
+"""
+
+from dataclasses import dataclass
+from typing import Optional
+
+from .measurement import Power
+
+ENERGY = "energy"   # cumulative joules
+POWER = "power"     # watts
+
+
+@dataclass(frozen=True)
+class WindowEnergy:
+    joules: Optional[float] = None
+    samples: int = 0                 # readings strictly inside the window
+    missing: Optional[str] = None    # why joules is None
+
+    @property
+    def known(self):
+        return self.joules is not None
+
+
+def _interpolated(readings, t):
+    """The reading's value at time t, linearly between the readings around it."""
+    for (t_a, v_a), (t_b, v_b) in zip(readings, readings[1:]):
+        if t_a <= t <= t_b:
+            return v_a if t_b == t_a else v_a + (v_b - v_a) * (t - t_a) / (t_b - t_a)
+    return None
+
+
+def _counter_rise(readings, t0, t1, wrap_j):
+    """A cumulative counter's rise over [t0, t1], unwrapped; the counter is linear
+    between reads (constant power), so its value at an edge is interpolated."""
+    unwrapped = [readings[0]]
+    for (_, v_a), (t_b, v_b) in zip(readings, readings[1:]):
+        step = v_b - v_a
+        if step < 0:
+            # A counter only goes down when it wraps; without a known range the
+            # rise cannot be recovered.
+            if not wrap_j:
+                return None
+            step += wrap_j
+        unwrapped.append((t_b, unwrapped[-1][1] + step))
+    return _interpolated(unwrapped, t1) - _interpolated(unwrapped, t0)
+
+
+def _power_integral(readings, t0, t1):
+    """The trapezoidal integral of power over [t0, t1], the power interpolated at the edges."""
+    points = [(t0, _interpolated(readings, t0))] + [r for r in readings if t0 < r[0] < t1] + \
+        [(t1, _interpolated(readings, t1))]
+    return sum((v_a + v_b) / 2.0 * (t_b - t_a) for (t_a, v_a), (t_b, v_b) in zip(points, points[1:]))
+
+
+def window_energy(readings, kind, t0, t1, wrap_j=None):
+    """Energy in joules between t0 and t1 from ``readings`` [(t, value)] sorted by time."""
+    if t1 <= t0:
+        return WindowEnergy(missing="the window is empty")
+    readings = sorted(readings)
+    if len(readings) < 2 or readings[0][0] > t0 or readings[-1][0] < t1:
+        return WindowEnergy(missing="the power readings (%d) do not cover the timed window" % len(readings))
+    inside = sum(1 for t, _ in readings if t0 < t < t1)
+    if kind == ENERGY:
+        joules = _counter_rise(readings, t0, t1, wrap_j)
+        if joules is None:
+            return WindowEnergy(missing="the energy counter went backwards and its wrap range is unknown")
+    else:
+        joules = _power_integral(readings, t0, t1)
+    return WindowEnergy(joules=joules, samples=inside)
+
+
+def mean_power(readings, kind, t0, t1, wrap_j=None):
+    """Mean watts over [t0, t1], or None with the reason."""
+    energy = window_energy(readings, kind, t0, t1, wrap_j)
+    if not energy.known:
+        return None, energy.missing
+    return energy.joules / (t1 - t0), None
+
+
+def between(readings, t0, t1):
+    """The readings that bracket [t0, t1]: the last at or before t0, all inside, the first
+    at or after t1. What an integration over the window needs, and no more."""
+    before = [r for r in readings if r[0] <= t0]
+    after = [r for r in readings if r[0] >= t1]
+    inside = [r for r in readings if t0 < r[0] < t1]
+    return before[-1:] + inside + after[:1]
+
+
+def energy_record(described, joules, seconds, inferences, samples, idle_w, uncertainty_j=None):
+    """A measured Power record from the energy of the timed windows (``described``: the
+    source's describe(), with ``where``)."""
+    if not inferences or seconds <= 0:
+        return Power(measured=False, reason="no timed run to divide the energy by", where=described.get("where"))
+    net = None if idle_w is None else (joules - idle_w * seconds) / inferences * 1000.0
+    return Power(measured=True, reason=None, source=described.get("name"), rail=described.get("rail"),
+                 boundary=described.get("boundary") or "as the meter measures it", where=described.get("where"),
+                 mean_w=joules / seconds, idle_w=idle_w, energy_per_inference_mj=joules / inferences * 1000.0,
+                 net_energy_per_inference_mj=net,
+                 uncertainty_mj=None if uncertainty_j is None else uncertainty_j / inferences * 1000.0,
+                 window_s=round(seconds, 4), inferences=inferences, samples=samples,
+                 sample_rate_hz=samples / seconds)
