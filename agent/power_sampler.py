@@ -105,6 +105,10 @@ class Sampler:
         self._thread.start()
         return self
 
+    def poll(self):
+        """Read the power source now (a sysfs source; a meter reads itself)."""
+        self._poll_power()
+
     def _poll_power(self):
         if self.power is not None:
             with self._lock:

@@ -30,8 +30,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
-ENERGY = "energy"   # a cumulative energy counter, read() returns joules
-POWER = "power"     # an instantaneous power sensor, read() returns watts
+# ENERGY: a cumulative counter, read() returns joules; POWER: a sensor, read() returns watts.
+from ..shared.energy import ENERGY, POWER
+
 
 # The registry, in discovery order.
 SOURCE_NAMES = ("ina3221", "ina3221x", "pi5-pmic", "hwmon", "rapl")

@@ -330,6 +330,7 @@ def power_notes(results):
         return ["power not measured: %s" % reasons[0]] if reasons else []
     power = measured[0]
     notes = ["power from %s (%s, on the %s): %s" % (power.source, power.rail, power.where, power.boundary)]
+    notes.extend("%s: %s" % (r.name, r.measurement.power.note) for r in results if r.measurement.power.note)
     if power.idle_w is not None and power.idle_after_w is not None and power.idle_w > 0:
         drift = power.idle_after_w / power.idle_w - 1
         notes.append("idle power %.3f W before the first variant, %.3f W after the last (%+.1f%%)%s" % (

@@ -19,6 +19,8 @@ from typing import Optional
 
 from .measurement import Power
 
+# Fewer readings than this inside the timed windows: the figure leans on readings outside.
+MIN_SAMPLES_INSIDE = 2
 ENERGY = "energy"   # cumulative joules
 POWER = "power"     # watts
 
@@ -110,5 +112,8 @@ def energy_record(described, joules, seconds, inferences, samples, idle_w, uncer
                  mean_w=joules / seconds, idle_w=idle_w, energy_per_inference_mj=joules / inferences * 1000.0,
                  net_energy_per_inference_mj=net,
                  uncertainty_mj=None if uncertainty_j is None else uncertainty_j / inferences * 1000.0,
-                 window_s=round(seconds, 4), inferences=inferences, samples=samples,
-                 sample_rate_hz=samples / seconds)
+                 window_s=round(seconds, 6), inferences=inferences, samples=samples,
+                 sample_rate_hz=samples / seconds,
+                 note=None if samples >= MIN_SAMPLES_INSIDE else (
+                     "only %d reading(s) inside %.3f s of timed runs: the power is interpolated from the readings "
+                     "around the window (raise min_time_s for a measured profile)" % (samples, seconds)))

@@ -197,6 +197,7 @@ class Power(Record):
     inferences: int = 0
     samples: int = 0                    # readings inside the windows
     sample_rate_hz: Optional[float] = None
+    note: Optional[str] = None          # a caveat on a measured figure (too few readings inside)
 
 
 @dataclass

@@ -99,3 +99,93 @@ def test_bad_power_tables_exit_3_naming_the_key(tmp_path, host_env):
         result = cli(host_env, devices, "devices", "list")
         assert result.returncode == 3, (body, result.stderr)
         assert expected in result.stderr, (body, result.stderr)
+
+
+def test_the_agent_under_python38_reads_a_pi5_pmic_and_interleaves_rounds(tmp_path, python38, tiny_model,
+                                                                         host_env, monkeypatch):
+    """The whole measuring path on a fixture Pi 5: its PMIC through (fake) vcgencmd, idle
+    before and after, energy over two interleaved rounds per variant."""
+    from edgeshrink.agent.sensors import SYSFS_ROOT_ENV
+    from edgeshrink.host import agent_bundle, deploy
+    from edgeshrink.host.connectors.local import LocalConnector
+    from edgeshrink.host.inventory import Device
+    from edgeshrink.host.session import AgentSession
+    from edgeshrink.shared.types import BenchSettings
+
+    from .test_power_sources import PI5_RAILS
+    from .test_thermal_e2e import fp32_only  # noqa: F401  (a fixture)
+
+    pi5_watts = sum(volts * amps for volts, amps in PI5_RAILS.values())
+    monkeypatch.setenv(SYSFS_ROOT_ENV, str(FIXTURES_POWER / "pi5"))
+    bin_dir = tmp_path / "bin-pi5"
+    bin_dir.mkdir()
+    (bin_dir / "vcgencmd").write_bytes((FIXTURES_POWER / "bin-pi5" / "vcgencmd").read_bytes())
+    (bin_dir / "vcgencmd").chmod(0o755)
+    monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, path_with_only(None, tmp_path)))
+    source, made = small_variants(tmp_path, tiny_model)
+    settings = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=100000, min_time_s=0.6,
+                             max_time_s=2.0, idle_s=0.3, rounds=2, shuffle=True)
+    device = Device(name="pi5", root=str(tmp_path / "pi5"), python=python38)
+    with AgentSession(LocalConnector(device), agent_bundle.build(tmp_path / "agent")) as session:
+        run = deploy.measure(session, source, made, settings)
+    for result in run.variants:
+        m = result.measurement
+        assert m.ok, m.error
+        power = m.power
+        assert (power.source, power.rail, power.where) == ("pi5-pmic", "sum of 12 PMIC rails", "board")
+        assert power.mean_w == pytest.approx(pi5_watts, rel=1e-6) and power.idle_w == pytest.approx(pi5_watts)
+        assert power.energy_per_inference_mj == pytest.approx(pi5_watts * power.window_s / power.inferences * 1000,
+                                                              rel=0.005)
+        # Constant power: the net energy of inference is zero within rounding.
+        assert abs(power.net_energy_per_inference_mj) < 1e-6 * power.energy_per_inference_mj
+        assert power.sample_rate_hz > 2 and power.note is None   # 10 Hz asked; vcgencmd is slow in a busy run
+        rounds = m.latency_pass.rounds
+        assert [r.round for r in rounds] == [1, 2] and m.latency_pass.round_spread_pct is not None
+        assert m.latency_pass.latency.n == sum(r.n for r in rounds) == len(m.samples_ms)
+        assert m.latency_pass.fidelity.measured   # judged once, in the first round
+
+
+FIXTURES_POWER = METERS.parent / "power"
+
+
+def small_variants(tmp_path, tiny_model):
+    from edgeshrink.host import dataset, deploy
+    from edgeshrink.host.compress import variants
+    from edgeshrink.host.lab.models import tiny_inputs
+
+    data = dataset.Dataset(inputs={"x": tiny_inputs(16)}, calibration={"x": tiny_inputs(16, seed=2)}, source="test")
+    made = variants.make_variants(tiny_model, data, [variants.VariantSpec.build("fp32", "fp32"),
+                                                     variants.VariantSpec.build("fp16", "fp16")],
+                                  cache_dir=tmp_path / "cache", log=lambda m: None)
+    return deploy.ModelSource(tiny_model, "tiny", data), made
+
+
+def test_the_precision_stop_and_cool_down_are_recorded(tmp_path, tiny_model, host_env, monkeypatch):
+    from edgeshrink.agent.sensors import SYSFS_ROOT_ENV
+    from edgeshrink.host import agent_bundle, deploy
+    from edgeshrink.host.connectors.local import LocalConnector
+    from edgeshrink.host.inventory import Device
+    from edgeshrink.host.session import AgentSession
+    from edgeshrink.shared.types import BenchSettings
+
+    # A Jetson tree at about 48 C: cooling to 60 C is reached at once, and says so.
+    monkeypatch.setenv(SYSFS_ROOT_ENV, str(METERS.parent / "sysfs" / "static-cap"))
+    source, made = small_variants(tmp_path, tiny_model)
+    settings = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=100000, min_time_s=0.05,
+                             max_time_s=5.0, precision_pct=5.0, cooldown_s=0.2, cooldown_to_c=60.0)
+    device = Device(name="board", root=str(tmp_path / "board"))
+    with AgentSession(LocalConnector(device), agent_bundle.build(tmp_path / "agent")) as session:
+        run = deploy.measure(session, source, made, settings)
+    first, second = (r.measurement for r in run.variants)
+    for m in (first, second):
+        assert m.ok, m.error
+        latency = m.latency_pass
+        assert latency.precision_target_pct == 5.0
+        assert latency.precision_reached is (latency.latency.ci_half_width_pct <= 5.0)
+        if latency.stop_reason == "precision":
+            assert latency.precision_reached and latency.latency.n >= 20
+        assert m.power.reason.startswith("no power source")
+        assert m.thermal.trace and all(row[0] == 1 and row[2] == 48.625 for row in m.thermal.trace)
+    assert first.thermal.cooldowns == []      # nothing ran before the first variant
+    assert second.thermal.cooldowns == [{"round": 1, "waited_s": 0.2},
+                                        {"round": 1, "waited_s": 0.0, "temp_c": 48.625, "reached": True}]
