@@ -111,13 +111,13 @@ class Child:
             affinity = sorted(os.sched_getaffinity(0))
         mode = self.job["mode"]
         handler = {"memory": self.memory_pass, "latency": self.latency_pass,
-                   "check": self.check_pass}.get(mode)
+                   "check": self.check_pass, "sustained": self.sustained_pass}.get(mode)
         if handler is None:
             raise ModelError("unknown measurement pass %r" % mode)
         record = handler(settings)
         if hasattr(record, "cpu_affinity"):
             record.cpu_affinity = affinity
-        return record.to_dict()
+        return record.to_dict() if hasattr(record, "to_dict") else record
 
     def memory_pass(self, settings):
         # Said before the silent part: the host can tell a long memory pass from a hang.
@@ -265,6 +265,39 @@ class Child:
                                             "bench.fidelity_samples)" % (len(encoded) / 2.0 ** 20,
                                                                          RETURNED_OUTPUTS_CAP // 2 ** 20))
         return None
+
+    def sustained_pass(self, settings):
+        """Run continuously for ``duration_s``, one latency bucket per ``bucket_s``: how the
+        latency moves as the board heats (the parent samples temperature and frequency)."""
+        duration = float(self.job["duration_s"])
+        bucket_s = float(self.job["bucket_s"])
+        data = EvaluationFile(self.job.get("data_path"))
+        runner, load_ms = self.load(settings)
+        feeds = probe_feeds(data, runner.input_specs())
+        run = runner.run
+        for _ in range(settings.warmup_runs):
+            run(feeds)
+        clock = time.perf_counter
+        buckets, samples = [], []
+        began = bucket_start = clock()
+        mono_start = time.monotonic()
+        while True:
+            t0 = clock()
+            run(feeds)
+            t1 = clock()
+            samples.append((t1 - t0) * 1000.0)
+            if t1 - bucket_start >= bucket_s or t1 - began >= duration:
+                ordered = sorted(samples)
+                buckets.append({"t0_s": round(bucket_start - began, 4), "t1_s": round(t1 - began, 4),
+                                "n": len(ordered), "p50_ms": stats.percentile(ordered, 50),
+                                "p90_ms": stats.percentile(ordered, 90)})
+                self.progress("sustained", elapsed_s=round(t1 - began, 1), duration_s=duration,
+                              p50_ms=buckets[-1]["p50_ms"])
+                samples, bucket_start = [], t1
+                if t1 - began >= duration:
+                    break
+        return {"load_ms": load_ms, "monotonic_start": mono_start, "buckets": buckets,
+                "runtime_settings": runner.settings}
 
     def check_pass(self, settings):
         import numpy as np

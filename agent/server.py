@@ -20,6 +20,7 @@ from ..shared.conventions import Op
 from ..shared.errors import EdgeshrinkError, ProtocolError, RemoteError, describe_os_error
 from . import AGENT_VERSION, children, facts
 from .bench import bench
+from .sustained import sustained
 from .host_input import END, HostInput
 from .install import install, status
 from .layout import DeviceRoot
@@ -54,6 +55,7 @@ class Server:
             Op.COMMIT_BLOB: self.commit_blob,
             Op.RECEIVE_BLOB: self.receive_blob,
             Op.BENCH: lambda rid, args, send: bench(self.root, rid, args, send),
+            Op.SUSTAINED: lambda rid, args, send: sustained(self.root, rid, args, send),
             Op.INSTALL: lambda rid, args, send: install(self.root, rid, args, send),
             Op.STATUS: lambda rid, args, send: status(self.root, rid, args, send),
         }

@@ -16,6 +16,7 @@ from ..shared.device_facts import DeviceFacts
 from ..shared.errors import ConstraintError, ProtocolError, RemoteError, StoreError, UsageError
 from ..shared.measurement import COMPRESSION_FAILED, SCHEMA_VERSION, VariantError, VariantMeasurement
 from ..shared.records import type_problems
+from ..shared.sustained import SustainedRun
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
 from . import agent_bundle, dataset as datasets, host_meter, input_shapes, metrics as task_metrics, modelinfo, paths
@@ -443,6 +444,29 @@ def reselect(store, device, run_id=None):
     decision = select(stored.variants, device.constraints, objective=device.objective)
     decision.notes.extend(power_notes(stored.variants))
     return stored, decision
+
+
+def sustained(device, source, variant, settings, duration_s, bucket_s, on_event=_quiet, options=None):
+    """Run one variant continuously on the device for ``duration_s``; its SustainedRun."""
+    options = options or ConnectOptions()
+    with open_session(device, options) as session:
+        require_runtime(session)
+        if source.metrics is None:
+            source.judged()
+        eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
+                                                       paths.cache_dir() / "data")
+        push.push(session, {variant.sha256: variant.path, eval_sha: eval_path})
+        data = session.call(Op.SUSTAINED, {
+            "variant": {"name": variant.name, "blob": variant.sha256}, "data_blob": eval_sha,
+            "runtime": device.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
+            "bucket_s": float(bucket_s), "power": device.power.to_dict(), "lock_timeout_s": options.lock_timeout_s},
+            on_event=lambda kind, event: on_event(device.name, kind, event))
+    run = SustainedRun.from_dict(data) if isinstance(data, dict) else None
+    problems = ["not an object"] if run is None else type_problems(run)
+    if problems:
+        raise ProtocolError("device '%s': the agent sent a malformed sustained run: %s"
+                            % (device.name, "; ".join(problems[:3])))
+    return run
 
 
 def status(device, options=None):

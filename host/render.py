@@ -262,3 +262,26 @@ def check_table(rows):
                       str(cpus or "-"), _fmt(row.get("mem_available_mb"), "%.0f"),
                       _fmt(row.get("disk_free_mb"), "%.0f"), row["problem"] or row.get("connection", ""))
     return table
+
+
+def sustained_view(run, console=out):
+    """The trace of a sustained run, then what it shows: steady vs cold, when it slowed."""
+    table = Table(title="%s run continuously for %.0f s" % (escape(run.variant), run.duration_s))
+    for column in ("t s", "runs", "p50 ms", "p90 ms", "hottest C", "CPU MHz", "W"):
+        table.add_column(column, justify="right")
+    for b in run.buckets:
+        table.add_row("%.1f" % b.t0_s, str(b.n), _fmt(b.p50_ms), _fmt(b.p90_ms), _fmt(b.temp_c, "%.1f"),
+                      _fmt(b.cpu_mhz, "%.0f"), _fmt(b.power_w, "%.2f"))
+    console.print(table)
+    console.print("cold p50 %s ms, steady p50 %s ms (last quarter): steady/cold %s" % (
+        _fmt(run.cold_p50_ms), _fmt(run.steady_p50_ms), _fmt(run.steady_vs_cold, "%.3f")))
+    console.print("latency slowdown (>10%% over cold): %s" % (
+        "from %.1f s" % run.slowdown_started_s if run.slowdown_started_s is not None else "none"))
+    if run.throttling is None:
+        console.print("throttling: unknown (%s)" % escape(run.throttling_reason or "no source"))
+    else:
+        started = (" from %.1f s" % run.throttling_started_s) if run.throttling_started_s is not None else ""
+        console.print("throttling: %s%s%s" % ("yes" if run.throttling else "no", started, "".join(
+            "; " + escape(line) for line in run.throttling_evidence)))
+    if run.power_reason:
+        console.print("power: not measured (%s)" % escape(run.power_reason))

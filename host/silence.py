@@ -28,6 +28,9 @@ def limit_for(op, args=None):
         # and ends; one child never runs past max_time_s + the agent's overhead.
         max_time = float((args.get("settings") or {}).get("max_time_s", 10.0))
         return lock_wait + max_time + CHILD_LIMIT_MARGIN_S + SLACK_S
+    if op == Op.SUSTAINED:
+        # The child reports every bucket; loading and warm-up are the silent part.
+        return lock_wait + CHILD_LIMIT_MARGIN_S + SLACK_S
     if op == Op.INSTALL:
         return lock_wait + CHECK_LIMIT_S + SLACK_S
     if op in (Op.RECEIVE_BLOB, Op.COMMIT_BLOB):

@@ -28,6 +28,7 @@ class Op:
     RECEIVE_BLOB = "receive_blob"
     COMMIT_BLOB = "commit_blob"
     BENCH = "bench"
+    SUSTAINED = "sustained"
     INSTALL = "install"
     STATUS = "status"
     SHUTDOWN = "shutdown"

@@ -189,3 +189,36 @@ def test_the_precision_stop_and_cool_down_are_recorded(tmp_path, tiny_model, hos
     assert first.thermal.cooldowns == []      # nothing ran before the first variant
     assert second.thermal.cooldowns == [{"round": 1, "waited_s": 0.2},
                                         {"round": 1, "waited_s": 0.0, "temp_c": 48.625, "reached": True}]
+
+
+def test_a_sustained_run_traces_latency_temperature_and_the_throttling_onset(tmp_path, tiny_model, host_env):
+    """A board tree whose CPU clock is pulled down while the run goes on: the trace shows
+    when, and the latency is traced bucket by bucket."""
+    import threading
+    import time
+
+    board_root = tmp_path / "sys-root"
+    import shutil
+    shutil.copytree(METERS.parent / "sysfs" / "static-cap", board_root, symlinks=True)
+    cur = next(board_root.glob("sys/devices/system/cpu/cpufreq/policy0/scaling_cur_freq"))
+    devices, start_file = devices_with_meter(tmp_path, "board")
+    env = dict(host_env, PATH=path_with_only(None, tmp_path), EDGESHRINK_SYSFS_ROOT=str(board_root))
+
+    def pull_the_clock_down():
+        time.sleep(4.0)
+        cur.write_text("480000\n")   # from 960000 kHz: a firmware cap halfway through
+
+    pulling = threading.Thread(target=pull_the_clock_down)
+    pulling.start()
+    result = cli(env, devices, "sustained", str(tiny_model), "-d", "board", "--recipe",
+                 str(write_small_recipe(tmp_path)), "--duration", "6", "--bucket", "1", "--json")
+    pulling.join()
+    assert result.returncode == 0, result.stderr
+    run = json.loads(result.stdout)["sustained"]
+    assert run["variant"] == "fp32" and len(run["buckets"]) >= 5
+    assert all(b["n"] > 0 and b["p50_ms"] > 0 and b["temp_c"] == 48.625 for b in run["buckets"])
+    assert all(4.5 < b["power_w"] < 5.6 for b in run["buckets"])       # the replayed meter
+    assert run["buckets"][0]["cpu_mhz"] == 960 and run["buckets"][-1]["cpu_mhz"] == 480
+    assert run["throttling"] is True and 1.0 <= run["throttling_started_s"] <= 5.0
+    assert any("below 90% of the first 960 MHz" in line for line in run["throttling_evidence"])
+    assert run["steady_vs_cold"] == pytest.approx(run["steady_p50_ms"] / run["cold_p50_ms"])
