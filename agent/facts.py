@@ -9,6 +9,7 @@ from . import AGENT_VERSION, backends
 from .backends.probing import probe_distribution
 from ..shared.device_facts import DeviceFacts, RuntimeProbe
 from ..shared.measurement import Power
+from .power_sources import discover
 from .sensors import Sensors, read_text
 
 
@@ -65,6 +66,15 @@ def cgroup_limits(proc_cgroup="/proc/self/cgroup", mount="/sys/fs/cgroup"):
     return limits
 
 
+def power_source_fact(sensors):
+    """Which power source this board offers (none is measured at hello), or why none."""
+    found = discover(sensors.sys_root, sensors.vcgencmd)
+    if found.source is None:
+        return Power(reason=found.reason)
+    return Power(reason="found at hello; read while variants are timed", source=found.source.name,
+                 rail=found.source.rail, boundary=found.source.boundary, where="board")
+
+
 def collect(root):
     statvfs = os.statvfs(root) if os.path.isdir(root) else None
     # Sensors and the board model come from EDGESHRINK_SYSFS_ROOT (default /), so a fixture
@@ -92,7 +102,7 @@ def collect(root):
         psutil=_module_version("psutil"),
         governors=sorted({f["governor"] for f in snapshot["cpufreq_khz"].values() if f.get("governor")}),
         thermal=snapshot,
-        power=Power(),
+        power=power_source_fact(sensors),
         sysfs_root=sensors.sys_root,
         root=root,
     ).to_dict()

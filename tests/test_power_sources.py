@@ -480,7 +480,7 @@ def test_rapl_permission_denied_is_reported_with_the_fix(monkeypatch):
 _AS_NOBODY = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
-import power_sources
+from edgeshrink.agent import power_sources
 root = sys.argv[2]
 try:
     open(root + "/sys/class/powercap/intel-rapl:1/energy_uj").close()
@@ -513,13 +513,16 @@ def test_rapl_energy_uj_mode_0400_is_unreadable_for_a_normal_user():
             os.chmod(folder, 0o755)
             for name in files:
                 os.chmod(os.path.join(folder, name), 0o400 if name == "energy_uj" else 0o444)
-        # The module alone: it imports only the standard library.
-        shutil.copyfile(power_sources.__file__, os.path.join(world, "power_sources.py"))
-        os.chmod(os.path.join(world, "power_sources.py"), 0o444)
+        # The agent as it ships (a zipapp of the agent and shared packages: standard library only).
+        from edgeshrink.host.agent_bundle import build_bytes
+        bundle = os.path.join(world, "agent.pyz")
+        with open(bundle, "wb") as handle:
+            handle.write(build_bytes())
+        os.chmod(bundle, 0o444)
         result, why = None, "no setpriv or runuser"
         for drop in _drop_privileges():
             for python in (sys.executable, "/usr/bin/python3"):
-                run = subprocess.run(drop + [python, "-I", "-c", _AS_NOBODY, world, root], capture_output=True,
+                run = subprocess.run(drop + [python, "-I", "-c", _AS_NOBODY, bundle, root], capture_output=True,
                                      text=True, timeout=60, env={"PATH": "/usr/bin:/bin"})
                 if run.returncode == 0:
                     result = json.loads(run.stdout)
