@@ -32,6 +32,7 @@ def measured_windows(variant):
     return [r["window_monotonic"] for r in variant["measurement"]["latency_pass"]["rounds"]]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["board", "host"])
 def test_a_deploy_with_a_meter_reports_energy_per_inference_for_every_variant(where, tmp_path, tiny_model, host_env):
     devices, start_file = devices_with_meter(tmp_path, where)
@@ -191,6 +192,7 @@ def test_the_precision_stop_and_cool_down_are_recorded(tmp_path, tiny_model, hos
                                         {"round": 1, "waited_s": 0.0, "temp_c": 48.625, "reached": True}]
 
 
+@pytest.mark.slow
 def test_a_sustained_run_traces_latency_temperature_and_the_throttling_onset(tmp_path, tiny_model, host_env):
     """A board tree whose CPU clock is pulled down while the run goes on: the trace shows
     when, and the latency is traced bucket by bucket."""
