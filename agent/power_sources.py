@@ -21,6 +21,7 @@ Layouts and units: shared/reference/power-and-thermal-sources.md (sections 1-4, 
 Standard library only, Python >= 3.8: this module runs on the board.
 """
 
+import abc
 import glob
 import math
 import os
@@ -123,8 +124,9 @@ def _natural(path):
 # ---- sources -------------------------------------------------------------------------
 
 
-class PowerSource:
+class PowerSource(abc.ABC):
     """One rail of one family, resolved to the files (or command) a read touches.
+    Each family's subclass says how its files become one value (``_read``).
 
     ``reads`` lists those files or that command: every reading says where it came from.
     """
@@ -151,8 +153,9 @@ class PowerSource:
         except Exception as exc:  # a parser slip must reach the sampler as a failed read, not a crash
             raise PowerReadError("%s %s: %s: %s" % (self.name, self.rail, type(exc).__name__, _one_line(exc)))
 
+    @abc.abstractmethod
     def _read(self):
-        raise NotImplementedError
+        """The value in joules or watts, read from ``reads``."""
 
     def describe(self):
         return {"name": self.name, "rail": self.rail, "boundary": self.boundary, "kind": self.kind,
