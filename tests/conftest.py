@@ -17,6 +17,16 @@ REPO = Path(__file__).resolve().parent.parent
 FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0, idle_s=0.3)
 
 
+def install_vcgencmd(tmp_path, fixture_folder):
+    """A fixture's stand-in vcgencmd, copied under tmp_path and made executable (a checkout
+    may drop the mode bit); returns its path (its folder can go first on PATH)."""
+    target = tmp_path / fixture_folder.name / "vcgencmd"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(fixture_folder / "vcgencmd", target)
+    target.chmod(0o755)
+    return str(target)
+
+
 def _python38():
     candidates = [os.environ.get("EDGESHRINK_PY38"), str(REPO / ".venv38" / "bin" / "python")]
     for candidate in candidates:

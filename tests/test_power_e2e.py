@@ -7,11 +7,12 @@ windows the agent reports, within 0.5%.
 """
 
 import json
+import os
 import sys
 
 import pytest
 
-from .conftest import cli
+from .conftest import cli, install_vcgencmd
 from .test_energy import METERS, TRACE, hand_energy, trace_points
 from .test_thermal_e2e import path_with_only, write_small_recipe
 
@@ -118,10 +119,7 @@ def test_the_agent_under_python38_reads_a_pi5_pmic_and_interleaves_rounds(tmp_pa
 
     pi5_watts = sum(volts * amps for volts, amps in PI5_RAILS.values())
     monkeypatch.setenv(SYSFS_ROOT_ENV, str(FIXTURES_POWER / "pi5"))
-    bin_dir = tmp_path / "bin-pi5"
-    bin_dir.mkdir()
-    (bin_dir / "vcgencmd").write_bytes((FIXTURES_POWER / "bin-pi5" / "vcgencmd").read_bytes())
-    (bin_dir / "vcgencmd").chmod(0o755)
+    bin_dir = os.path.dirname(install_vcgencmd(tmp_path, FIXTURES_POWER / "bin-pi5"))
     monkeypatch.setenv("PATH", "%s:%s" % (bin_dir, path_with_only(None, tmp_path)))
     source, made = small_variants(tmp_path, tiny_model)
     settings = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=100000, min_time_s=0.6,

@@ -23,6 +23,8 @@ from edgeshrink.agent import power_sources
 from edgeshrink.agent.power_sources import (ENERGY, POWER, RAPL_NOT_PERMITTED, SOURCE_NAMES, PowerReadError,
                                             discover, parse_pmic_read_adc, read_sysfs_int)
 
+from .conftest import install_vcgencmd
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "power"
 NO_VCGENCMD = "/nonexistent/vcgencmd"
 DESCRIBE_KEYS = {"name", "rail", "boundary", "kind", "unit", "period_s", "wrap_j"}
@@ -40,12 +42,7 @@ PI5_RAILS = {
 
 
 def fake_vcgencmd(tmp_path, folder):
-    """The fixture script, copied and made executable (a checkout may drop the mode bit)."""
-    target = tmp_path / folder / "vcgencmd"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(FIXTURES / folder / "vcgencmd", target)
-    target.chmod(0o755)
-    return str(target)
+    return install_vcgencmd(tmp_path, FIXTURES / folder)
 
 
 def script(tmp_path, name, body):

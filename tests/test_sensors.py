@@ -5,7 +5,6 @@ Throttling is a change during the run: a static cap is a note, not a verdict, an
 board with no readable source gets "unknown", never "not throttled".
 """
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,14 @@ import pytest
 from edgeshrink.agent import facts
 from edgeshrink.agent.sensors import SYSFS_ROOT_ENV, Sensors, throttling_verdict
 
+from .conftest import install_vcgencmd
+
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 NO_VCGENCMD = "/nonexistent/vcgencmd"
 
 
 def fake_vcgencmd(tmp_path, folder):
-    """The fixture script, copied and made executable (a checkout may drop the mode bit)."""
-    target = tmp_path / folder / "vcgencmd"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(FIXTURES / folder / "vcgencmd", target)
-    target.chmod(0o755)
-    return str(target)
+    return install_vcgencmd(tmp_path, FIXTURES / folder)
 
 
 def snapshot(tree, vcgencmd=NO_VCGENCMD):

@@ -9,7 +9,6 @@ its passive trip point, a "now" bit from vcgencmd.
 """
 
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from edgeshrink.host.inventory import Device
 from edgeshrink.host.lab.models import tiny_inputs
 from edgeshrink.host.session import AgentSession
 
-from .conftest import FAST
+from .conftest import FAST, install_vcgencmd
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
@@ -33,11 +32,8 @@ def path_with_only(bin_folder, tmp_path):
             if d and not os.path.exists(os.path.join(d, "vcgencmd"))]
     if bin_folder is None:
         return os.pathsep.join(kept)
-    fake = tmp_path / bin_folder
-    fake.mkdir()
-    shutil.copyfile(FIXTURES / bin_folder / "vcgencmd", fake / "vcgencmd")
-    (fake / "vcgencmd").chmod(0o755)  # a checkout may drop the mode bit
-    return os.pathsep.join([str(fake)] + kept)
+    fake = os.path.dirname(install_vcgencmd(tmp_path, FIXTURES / bin_folder))
+    return os.pathsep.join([fake] + kept)
 
 
 @pytest.fixture
