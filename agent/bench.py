@@ -136,13 +136,13 @@ class Runs:
             self.cooldowns[name].append({"round": round_number, "waited_s": settings.cooldown_s})
         if settings.cooldown_to_c:
             began = time.monotonic()
-            hottest = _hottest(sensors)
+            hottest = sensors.hottest_c()
             while hottest is not None and hottest > settings.cooldown_to_c:
                 if time.monotonic() - began > COOLDOWN_TO_C_LIMIT_S:
                     break
                 log("cooling down before %s: %.1f C > %.1f C" % (name, hottest, settings.cooldown_to_c))
                 time.sleep(1.0)
-                hottest = _hottest(sensors)
+                hottest = sensors.hottest_c()
             self.cooldowns[name].append({
                 "round": round_number, "waited_s": round(time.monotonic() - began, 1), "temp_c": hottest,
                 "reached": None if hottest is None else hottest <= settings.cooldown_to_c})
@@ -194,11 +194,6 @@ class Runs:
         return Thermal(before=readings[0][1], after=readings[-1][2],
                        verdict=ThrottleVerdict.from_dict(combine_verdicts(verdicts)), trace=trace,
                        cooldowns=self.cooldowns[name])
-
-
-def _hottest(sensors):
-    temps = sensors.temperatures_c()
-    return max(temps.values()) if temps else None
 
 
 def merge_rounds(passes, settings):

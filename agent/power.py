@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..shared.errors import ProtocolError
-from ..shared.energy import energy_record
+from ..shared.energy import energy_record, over_windows
 from ..shared.measurement import Power
 from ..shared.meter import CommandMeter, MeterError
 from ..shared.power_config import PowerConfig
@@ -119,15 +119,11 @@ def variant_power(plan, sampler, measurement, idle):
         return plan.empty("the variant was not timed")
     if sampler is None or not plan.reads_power:
         return plan.empty()
-    joules = seconds = 0.0
-    inferences = samples = 0
-    for (t0, t1), runs in measurement.latency_pass.windows():
-        sampler.close_window(t1)
-        energy, _ = sampler.energy(t0, t1)
-        if not energy.known:
-            return plan.empty(sampler.failure() or energy.missing)
-        joules += energy.joules
-        seconds += t1 - t0
-        inferences += runs
-        samples += energy.samples
-    return energy_record(plan.describe(), joules, seconds, inferences, samples, idle.mean_w)
+    windows = measurement.latency_pass.windows()
+    if windows:
+        sampler.close_window(windows[-1][0][1])
+    total, missing = over_windows(windows, lambda t0, t1: sampler.energy(t0, t1)[0])
+    if total is None:
+        return plan.empty(sampler.failure() or missing)
+    return energy_record(plan.describe(), total.joules, total.seconds, total.inferences, total.samples,
+                         idle.mean_w)

@@ -18,8 +18,6 @@ from ..shared.energy import between, window_energy
 
 THERMAL_PERIOD_S = 0.5
 MAX_READINGS = 1000000
-# After a window ends, how long to wait for the reading that closes it, in periods.
-CLOSING_PERIODS = 3
 
 
 class _Polled:
@@ -116,10 +114,9 @@ class Sampler:
 
     def _poll_thermal(self):
         now = self.clock()
-        temps = self.sensors.temperatures_c()
         freqs = {name: f.get("cur") for name, f in self.sensors.cpufreq_khz().items() if f.get("cur")}
         if len(self.thermal) < MAX_READINGS:
-            self.thermal.append((now, max(temps.values()) if temps else None, freqs))
+            self.thermal.append((now, self.sensors.hottest_c(), freqs))
 
     def _loop(self):
         power_period = self.power.period_s if self.power is not None else None
@@ -151,8 +148,7 @@ class Sampler:
         if self.power is None:
             return
         if isinstance(self.power, _Pushed):
-            period = self.power.meter.period_s() or 1.0
-            self.power.meter.wait_for_reading_after(t1, CLOSING_PERIODS * period + 1.0)
+            self.power.meter.wait_to_close(t1)
         else:
             self._poll_power()
 

@@ -83,6 +83,11 @@ class Sensors:
     def temperatures_c(self):
         return {name: temp for name, (temp, _) in self.thermal_zones().items()}
 
+    def hottest_c(self):
+        """The hottest readable zone, or None without one."""
+        temps = self.temperatures_c()
+        return max(temps.values()) if temps else None
+
     def cpufreq_khz(self):
         freqs = {}
         for policy in sorted(glob.glob(self._path("sys/devices/system/cpu/cpufreq/policy*"))):

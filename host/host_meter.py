@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..shared.conventions import Op
-from ..shared.energy import energy_record, window_energy
+from ..shared.energy import energy_record, over_windows, window_energy
 from ..shared.errors import ConnectError
 from ..shared.measurement import Power
 from ..shared.meter import CommandMeter, MeterError
@@ -71,7 +71,7 @@ class HostMeterRun:
         t0 = time.monotonic()
         time.sleep(seconds)
         t1 = time.monotonic()
-        self.meter.wait_for_reading_after(t1, 3 * (self.meter.period_s() or 1.0) + 1.0)
+        self.meter.wait_to_close(t1)
         energy = window_energy(self.meter.snapshot(), self.meter.kind, t0, t1)
         if not energy.known:
             self.idle_reason = self.meter.failure() or energy.missing
@@ -87,20 +87,17 @@ class HostMeterRun:
         windows = measurement.latency_pass.windows()
         if not windows:
             return Power(measured=False, reason="the agent reported no timed window", where="host")
-        last_edge = self.link.to_host(windows[-1][0][1]) + self.link.half_rtt_s
-        self.meter.wait_for_reading_after(last_edge, 3 * (self.meter.period_s() or 1.0) + 1.0)
+        self.meter.wait_to_close(self.link.to_host(windows[-1][0][1]) + self.link.half_rtt_s)
         readings = self.meter.snapshot()
-        joules = seconds = 0.0
-        inferences = samples = 0
-        for (t0, t1), runs in windows:
-            energy = window_energy(readings, self.meter.kind, self.link.to_host(t0), self.link.to_host(t1))
-            if not energy.known:
-                return Power(measured=False, reason=self.meter.failure() or energy.missing, where="host")
-            joules, seconds = joules + energy.joules, seconds + (t1 - t0)
-            inferences, samples = inferences + runs, samples + energy.samples
+        total, missing = over_windows(windows, lambda t0, t1: window_energy(
+            readings, self.meter.kind, self.link.to_host(t0), self.link.to_host(t1)))
+        if total is None:
+            return Power(measured=False, reason=self.meter.failure() or missing, where="host")
         # Each window's two edges are each uncertain by half a round trip.
-        uncertainty_j = (joules / seconds) * 2 * self.link.half_rtt_s * len(windows) if seconds else None
-        record = energy_record(where, joules, seconds, inferences, samples, self.idle_w, uncertainty_j)
+        mean_w = total.joules / total.seconds if total.seconds else 0.0
+        uncertainty_j = mean_w * 2 * self.link.half_rtt_s * total.windows
+        record = energy_record(where, total.joules, total.seconds, total.inferences, total.samples, self.idle_w,
+                               uncertainty_j)
         record.idle_after_w = self.idle_after_w
         return record
 

@@ -101,6 +101,33 @@ def between(readings, t0, t1):
     return before[-1:] + inside + after[:1]
 
 
+@dataclass
+class WindowsTotal:
+    """The energy over a variant's timed windows (every round's), and what divides it."""
+
+    joules: float = 0.0
+    seconds: float = 0.0
+    inferences: int = 0
+    samples: int = 0
+    windows: int = 0
+
+
+def over_windows(windows, energy_of):
+    """Sum ``energy_of(t0, t1)`` (a WindowEnergy) over ``windows`` [((t0, t1), runs)]:
+    (WindowsTotal, None), or (None, why) when any window cannot be integrated."""
+    total = WindowsTotal()
+    for (t0, t1), runs in windows:
+        energy = energy_of(t0, t1)
+        if not energy.known:
+            return None, energy.missing
+        total.joules += energy.joules
+        total.seconds += t1 - t0
+        total.inferences += runs
+        total.samples += energy.samples
+        total.windows += 1
+    return total, None
+
+
 def energy_record(described, joules, seconds, inferences, samples, idle_w, uncertainty_j=None):
     """A measured Power record from the energy of the timed windows (``described``: the
     source's describe(), with ``where``)."""

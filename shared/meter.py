@@ -27,6 +27,8 @@ MAX_READINGS = 1000000
 STDERR_TAIL_BYTES = 2048
 # A meter tool may take a while to open its device; beyond this it is not working.
 FIRST_READING_TIMEOUT_S = 10.0
+# After a window ends, how long to wait for the reading that closes it, in meter periods.
+CLOSING_PERIODS = 3
 
 
 class MeterError(Exception):
@@ -105,6 +107,10 @@ class CommandMeter:
         """Block until the meter has printed its first reading: a window that starts before
         it could not be integrated."""
         return self.wait_for_reading_after(float("-inf"), timeout_s)
+
+    def wait_to_close(self, t):
+        """Wait (a few of the meter's periods) for the reading that closes a window ending at t."""
+        return self.wait_for_reading_after(t, CLOSING_PERIODS * (self.period_s() or 1.0) + 1.0)
 
     def wait_for_reading_after(self, t, timeout_s):
         """Block until a reading later than ``t`` arrives (the window's right edge needs one)."""
