@@ -84,14 +84,6 @@ def window_energy(readings, kind, t0, t1, wrap_j=None):
     return WindowEnergy(joules=joules, samples=inside)
 
 
-def mean_power(readings, kind, t0, t1, wrap_j=None):
-    """Mean watts over [t0, t1], or None with the reason."""
-    energy = window_energy(readings, kind, t0, t1, wrap_j)
-    if not energy.known:
-        return None, energy.missing
-    return energy.joules / (t1 - t0), None
-
-
 def between(readings, t0, t1):
     """The readings that bracket [t0, t1]: the last at or before t0, all inside, the first
     at or after t1. What an integration over the window needs, and no more."""
