@@ -53,15 +53,16 @@ def bench(root, request_id, args, send_event):
         sampler = plan.start_sampler()
         try:
             idle = idle_baseline(plan, sampler, settings.idle_s, log)
-            runs = Runs(root, request_id, variants, data_path, runtime, settings, send_event, sampler)
-            runs.measure_all(sensors, log)
-            idle_after = idle_baseline(plan, sampler, settings.idle_s, log, when="after")
-            for name in runs.order_of_names:
-                measurement = runs.measurements[name]
+
+            def finished(measurement):
+                # Streamed as soon as the variant's last round ends, each in its own event, so
+                # one frame never holds every variant's raw samples; the result only lists names.
                 measurement.power = variant_power(plan, sampler, measurement, idle)
-                # Each measurement travels in its own event, so one frame never has to hold
-                # every variant's raw samples; the result only lists what was measured.
                 send_event(request_id, EventKind.MEASUREMENT, measurement.to_dict())
+
+            runs = Runs(root, request_id, variants, data_path, runtime, settings, send_event, sampler)
+            runs.measure_all(sensors, log, finished)
+            idle_after = idle_baseline(plan, sampler, settings.idle_s, log, when="after")
         finally:
             if sampler is not None:
                 sampler.stop()
@@ -108,26 +109,29 @@ class Runs:
             random.Random(self.seed + round_number).shuffle(order)
         return order
 
-    def measure_all(self, sensors, log):
+    def measure_all(self, sensors, log, finished):
+        """Every round in turn; ``finished(measurement)`` as each variant's last round ends."""
         timeout = self.settings.round_share().max_time_s + CHILD_OVERHEAD_S
         first = True
         for round_number in range(1, self.settings.rounds + 1):
+            last_round = round_number == self.settings.rounds
             order = self._order(round_number)
             self.round_orders.append([self.variants[i]["name"] for i in order])
             for position, index in enumerate(order):
                 variant = self.variants[index]
                 name = variant["name"]
-                if name in self.measurements and not self.measurements[name].ok:
-                    continue   # failed in an earlier round: nothing more to learn
-                self.send_event(self.request_id, EventKind.PROGRESS, {
-                    "variant": name, "phase": "start", "index": position, "count": len(self.variants),
-                    "round": round_number, "rounds": self.settings.rounds})
-                if not first:
-                    self._cool_down(sensors, log, name, round_number)
-                first = False
-                self._measure_round(variant, round_number, position, sensors, timeout)
-        for name in self.order_of_names:
-            self._finish(name)
+                if name not in self.measurements or self.measurements[name].ok:
+                    # (a variant that failed in an earlier round has nothing more to tell)
+                    self.send_event(self.request_id, EventKind.PROGRESS, {
+                        "variant": name, "phase": "start", "index": position, "count": len(self.variants),
+                        "round": round_number, "rounds": self.settings.rounds})
+                    if not first:
+                        self._cool_down(sensors, log, name, round_number)
+                    first = False
+                    self._measure_round(variant, round_number, position, sensors, timeout)
+                if last_round:
+                    self._finish(name)
+                    finished(self.measurements[name])
 
     def _cool_down(self, sensors, log, name, round_number):
         settings = self.settings
