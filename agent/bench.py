@@ -1,7 +1,7 @@
 """The ``bench`` op: every variant measured in fresh processes, results streamed.
 
 Order is fair: with ``rounds`` > 1 every variant is timed once per round (A B C,
-A B C, ...; a new random order per round with ``shuffle``), each round in a fresh
+C B A, ...; a new random order per round with ``shuffle``), each round in a fresh
 process, and the rounds' samples are pooled. The memory pass and the fidelity pass
 run once, in the first round. Power, temperature and frequency are sampled by this
 process (agent/power_sampler.py) while the children time, and integrated over the
@@ -16,6 +16,7 @@ from ..shared.conventions import EventKind
 from ..shared.errors import EdgeshrinkError, ProtocolError
 from ..shared.measurement import (SCHEMA_VERSION, Environment, LatencyPass, LatencyStats, MemoryPass, Power,
                                   Thermal, ThrottleVerdict, VariantError, VariantMeasurement, round_samples)
+from ..shared.quantiles import spread_half_width
 from ..shared.types import BenchSettings
 from . import AGENT_VERSION, backends, stats
 from .children import run_child
@@ -64,8 +65,7 @@ def bench(root, request_id, args, send_event):
             runs.measure_all(sensors, log, finished)
             idle_after = idle_baseline(plan, sampler, settings.idle_s, log, when="after")
         finally:
-            if sampler is not None:
-                sampler.stop()
+            sampler.stop()
     return {"measured": runs.order_of_names, "settings": settings.to_dict(), "runtime": runtime,
             "schema": SCHEMA_VERSION, "idle": {"before": idle.to_dict(), "after": idle_after.to_dict()},
             "power_source": plan.describe(), "round_orders": runs.round_orders, "shuffle_seed": runs.seed}
@@ -104,9 +104,13 @@ class Runs:
         return job
 
     def _order(self, round_number):
+        """A B C in odd rounds, C B A in even ones: each variant's mean place is the same,
+        so a drift that is linear over the rounds favours none. Or shuffled, seeded."""
         order = list(range(len(self.variants)))
         if self.seed is not None:
             random.Random(self.seed + round_number).shuffle(order)
+        elif round_number % 2 == 0:
+            order.reverse()
         return order
 
     def measure_all(self, sensors, log, finished):
@@ -193,8 +197,7 @@ class Runs:
         trace = []
         for round_number, _, _, windows in readings:
             for (t0, t1), _ in windows:
-                if self.sampler is not None:
-                    trace.extend([round_number] + row for row in self.sampler.thermal_trace(t0, t1))
+                trace.extend([round_number] + row for row in self.sampler.thermal_trace(t0, t1))
         return Thermal(before=readings[0][1], after=readings[-1][2],
                        verdict=ThrottleVerdict.from_dict(combine_verdicts(verdicts)), trace=trace,
                        cooldowns=self.cooldowns[name])
@@ -214,10 +217,17 @@ def merge_rounds(passes, settings):
     medians = [r.median_ms for r in merged.rounds if r.median_ms]
     if len(medians) > 1 and merged.latency.p50_ms:
         merged.round_spread_pct = 100.0 * (max(medians) - min(medians)) / merged.latency.p50_ms
+        # Rounds run in separate processes at separate times: the spread of their medians
+        # is the between-run variation no single round's interval can see.
+        spread = spread_half_width(medians)
+        width = 100.0 * spread / merged.latency.p50_ms
+        if merged.latency.ci_half_width_pct is None or width > merged.latency.ci_half_width_pct:
+            merged.latency.ci_half_width_pct, merged.latency.ci_basis = width, stats.ROUND_MEDIANS
     reasons = sorted({p.stop_reason for p in passes if p.stop_reason})
     merged.stop_reason = ", ".join(reasons)
     if merged.precision_target_pct is not None:
-        # Judged on the pooled sample: each round aimed at a proportionally wider target.
+        # Judged on the pooled sample and the rounds' spread: each round aimed at a
+        # proportionally wider target, which the spread between rounds can undo.
         width = merged.latency.ci_half_width_pct
         merged.precision_reached = width is not None and width <= merged.precision_target_pct
     return merged

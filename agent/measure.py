@@ -27,9 +27,10 @@ from ..shared.types import BenchSettings
 from . import backends, stats
 
 PROGRESS_INTERVAL_S = 0.5
-# The precision stop: how often the median's CI is checked, and the fewest runs it trusts.
+# The precision stop: how often the median's CI is checked, and the fewest runs it trusts
+# (enough for the batch medians of agent/stats.py).
 PRECISION_CHECK_S = 0.1
-PRECISION_MIN_RUNS = 20
+PRECISION_MIN_RUNS = stats.BATCHES * stats.MIN_BATCH_RUNS
 PRECISION = "precision"
 # Outputs returned for a host-side (custom) metric must fit well inside one frame.
 RETURNED_OUTPUTS_CAP = 2 * 1024 * 1024
@@ -192,20 +193,22 @@ class Child:
             samples.append((t1 - t0) * 1000.0)
             elapsed = t1 - began
             n = len(samples)
-            if n >= settings.max_runs:
-                reason = "max_runs"
-                break
-            if elapsed >= settings.max_time_s:
-                reason = "max_time"
-                break
+            # The floors first: a fixed window (min_time_s == max_time_s) ends because its
+            # floors were met, not because it hit a ceiling.
             if not floors_met and n >= settings.min_runs and elapsed >= settings.min_time_s:
                 floors_met = True
                 if not settings.precision_pct:
                     reason = "min_runs_and_min_time"
                     break
                 next_check = t1   # check at once: the floors may already give the precision
+            if n >= settings.max_runs:
+                reason = "max_runs"
+                break
+            if elapsed >= settings.max_time_s:
+                reason = "max_time"
+                break
             if floors_met and t1 >= next_check and n >= PRECISION_MIN_RUNS:
-                width = stats.ci_half_width_pct(sorted(samples))
+                width, _ = stats.ci_half_width_pct(samples)
                 if width is not None and width <= settings.precision_pct:
                     reason = PRECISION
                     break

@@ -50,9 +50,9 @@ class IdleBaseline:
 class PowerPlan:
     """What this bench reads power from, or why it reads none."""
 
-    def __init__(self, sensors, config, source=None, meter=None, reason=None, sampling=True):
+    def __init__(self, sensors, config, source=None, meter=None, reason=None):
         self.sensors, self.config = sensors, config
-        self.source, self.meter, self.reason, self.sampling = source, meter, reason, sampling
+        self.source, self.meter, self.reason = source, meter, reason
 
     @classmethod
     def from_args(cls, data, settings, sensors):
@@ -61,8 +61,9 @@ class PowerPlan:
         except ValueError as exc:
             raise ProtocolError("bad power settings: %s" % exc)
         if not settings.sample_power:
-            return cls(sensors, config, reason="power sampling was turned off (sample_power = false)",
-                       sampling=False)
+            # Only power: temperature and clock traces are cheap sysfs reads and are what
+            # tells a user the board throttled, so they stay on.
+            return cls(sensors, config, reason="power sampling was turned off (sample_power = false)")
         if config.where == "host":
             return cls(sensors, config, reason="read by the host's meter")
         if config.command:
@@ -80,9 +81,7 @@ class PowerPlan:
         return self.source is not None or self.meter is not None
 
     def start_sampler(self):
-        """The sampler thread (power and thermal traces), or None when sampling is off."""
-        if not self.sampling:
-            return None
+        """The sampler thread: power when this plan reads it, temperature and clocks always."""
         return Sampler(self.sensors, source=self.source, meter=self.meter).start()
 
     def describe(self):
@@ -99,7 +98,7 @@ class PowerPlan:
 
 def idle_baseline(plan, sampler, idle_s, log, when="before"):
     """Mean power with nothing measuring, over ``idle_s`` seconds, from the same sampler."""
-    if sampler is None or not plan.reads_power:
+    if not plan.reads_power:
         return IdleBaseline(reason=plan.reason)
     if not idle_s:
         return IdleBaseline(reason="no idle baseline was asked for (idle_s = 0)")
@@ -117,7 +116,7 @@ def variant_power(plan, sampler, measurement, idle):
     """The energy of a variant's timed windows: gross, net of idle, per inference."""
     if not measurement.ok or measurement.latency_pass is None:
         return plan.empty("the variant was not timed")
-    if sampler is None or not plan.reads_power:
+    if not plan.reads_power:
         return plan.empty()
     windows = measurement.latency_pass.windows()
     if windows:

@@ -5,8 +5,16 @@ Pure Python so it runs wherever the agent does, numpy or not.
 
 import math
 
-from ..shared.quantiles import Z95, quantile_ci
+from ..shared.quantiles import Z95, quantile_ci, spread_half_width
 from ..shared.types import MIN_SAMPLES_FOR
+
+# The drift-aware CI: the timed runs in this many consecutive batches, each at least
+# this long, so a batch median is itself a steady figure.
+BATCHES = 10
+MIN_BATCH_RUNS = 5
+ORDER_STATISTICS = "order statistics"
+BATCH_MEDIANS = "batch medians"
+ROUND_MEDIANS = "round medians"
 
 
 def percentile(ordered, q):
@@ -47,14 +55,36 @@ def summarize(samples_ms):
     for name, q in (("p50", 50), ("p90", 90), ("p99", 99)):
         enough = n >= MIN_SAMPLES_FOR[name]
         summary[name + "_ms"] = percentile(ordered, q) if enough else None
-    summary["ci_half_width_pct"] = ci_half_width_pct(ordered)
+    summary["ci_half_width_pct"], summary["ci_basis"] = ci_half_width_pct(samples_ms, ordered)
     return summary
 
 
-def ci_half_width_pct(ordered):
-    """Half the width of the median's 95% CI, in % of the median; None when unbounded."""
+def batch_medians(samples):
+    """Medians of BATCHES consecutive stretches of the runs in time order; [] when the
+    runs are too few for batches of MIN_BATCH_RUNS."""
+    size = len(samples) // BATCHES
+    if size < MIN_BATCH_RUNS:
+        return []
+    return [percentile(sorted(samples[i * size:(i + 1) * size]), 50) for i in range(BATCHES)]
+
+
+def ci_half_width_pct(samples, ordered=None):
+    """Half the median's 95% CI in % of the median, and what bounded it; (None, None)
+    when the runs are too few.
+
+    The wider of two: the order-statistic interval, exact only when each run is
+    independent of the last, and a t-interval over batch medians, which carries slow
+    drift within the window. A precision stop on the first alone stopped early on a
+    drifting board; on the second alone, whose width is itself noisy, a stop checked
+    every 0.1 s would catch it on a narrow moment.
+    """
+    ordered = sorted(samples) if ordered is None else ordered
     ci = median_ci(ordered) if ordered else None
     middle = percentile(ordered, 50)
     if ci is None or not middle:
-        return None
-    return 100.0 * (ci[1] - ci[0]) / 2.0 / middle
+        return None, None
+    width, basis = 100.0 * (ci[1] - ci[0]) / 2.0 / middle, ORDER_STATISTICS
+    spread = spread_half_width(batch_medians(samples))
+    if spread is not None and 100.0 * spread / middle > width:
+        width, basis = 100.0 * spread / middle, BATCH_MEDIANS
+    return width, basis

@@ -55,11 +55,10 @@ def sustained(root, request_id, args, send_event):
             result = run_child(job, lambda frame: send_event(request_id, frame["kind"], frame["data"]),
                                duration + CHILD_OVERHEAD_S)
             after = sensors.snapshot()
-            if sampler is not None and plan.reads_power:
+            if plan.reads_power:
                 sampler.close_window(result["monotonic_start"] + result["buckets"][-1]["t1_s"])
         finally:
-            if sampler is not None:
-                sampler.stop()
+            sampler.stop()
     return summarize(variant["name"], duration, result, sampler, plan, before, after).to_dict()
 
 
@@ -68,15 +67,14 @@ def summarize(name, duration, result, sampler, plan, before, after):
     buckets = []
     for raw in result["buckets"]:
         bucket = SustainedBucket.from_dict(raw)
-        if sampler is not None:
-            rows = [r for r in sampler.thermal if start + bucket.t0_s <= r[0] <= start + bucket.t1_s]
-            temps = [temp for _, temp, _ in rows if temp is not None]
-            mhz = [min(freqs.values()) / 1000.0 for _, _, freqs in rows if freqs]
-            bucket.temp_c = max(temps) if temps else None
-            bucket.cpu_mhz = min(mhz) if mhz else None
-            if plan.reads_power and bucket.t1_s > bucket.t0_s:
-                energy, _ = sampler.energy(start + bucket.t0_s, start + bucket.t1_s)
-                bucket.power_w = energy.joules / (bucket.t1_s - bucket.t0_s) if energy.known else None
+        rows = [r for r in sampler.thermal if start + bucket.t0_s <= r[0] <= start + bucket.t1_s]
+        temps = [temp for _, temp, _ in rows if temp is not None]
+        mhz = [min(freqs.values()) / 1000.0 for _, _, freqs in rows if freqs]
+        bucket.temp_c = max(temps) if temps else None
+        bucket.cpu_mhz = min(mhz) if mhz else None
+        if plan.reads_power and bucket.t1_s > bucket.t0_s:
+            energy, _ = sampler.energy(start + bucket.t0_s, start + bucket.t1_s)
+            bucket.power_w = energy.joules / (bucket.t1_s - bucket.t0_s) if energy.known else None
         buckets.append(bucket)
     run = SustainedRun(variant=name, duration_s=duration, buckets=buckets, load_ms=result.get("load_ms"),
                        power_reason=None if plan.reads_power else plan.reason)
@@ -119,5 +117,3 @@ def _throttling(run, before, after, sampler):
             break
     if run.throttling is None:
         run.throttling_reason = verdict.get("reason") or "no source could tell"
-        if sampler is None:
-            run.throttling_reason = "sampling was turned off (sample_power = false)"

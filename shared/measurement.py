@@ -66,11 +66,12 @@ class LatencyStats(Record):
     p90_ms: Optional[float] = None
     p99_ms: Optional[float] = None
     ci_half_width_pct: Optional[float] = None   # half the median's 95% CI, in % of the median
+    ci_basis: Optional[str] = None   # what bounded it: order statistics, batch or round medians (agent/stats.py)
 
 
 @dataclass
 class RoundSummary(Record):
-    """One round of a variant's timing (interleaved rounds: A B C, A B C, ...)."""
+    """One round of a variant's timing (interleaved rounds: A B C, C B A, ...)."""
 
     round: int = 0
     position: int = 0                 # its place in that round's order

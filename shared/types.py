@@ -71,15 +71,16 @@ class BenchSettings:
     min_time_s: float = 1.0
     max_time_s: float = 10.0
     fidelity_samples: int = 0   # 0: every eval sample shipped with the request
-    # Fair order: every variant is timed once per round (A B C, A B C, ...), so slow
-    # drift or heat cannot favour the variant measured first; the count and time
-    # settings are shared out between the rounds.
-    rounds: int = 1
-    shuffle: bool = False       # a new random order each round (the seed is recorded)
+    # Fair order: every variant is timed once per round, the order reversed every other
+    # round (A B C, C B A, ...), so slow drift or heat cannot favour the variant measured
+    # first; the count and time settings are shared out between the rounds. Two by
+    # default: a linear drift cancels, for one more process per variant.
+    rounds: int = 2
+    shuffle: bool = False       # a new random order each round instead (the seed is recorded)
     # Stop a round once the 95% CI of its median is within +/- this % of the median
     # (after min_runs and min_time_s; max_runs and max_time_s still bound it). 0: off.
     precision_pct: float = 0.0
-    sample_power: bool = True   # read the board's power source during the timed window
+    sample_power: bool = True   # read the board's power source during the timed window (thermal traces regardless)
     idle_s: float = 2.0         # idle power baseline before the first variant and after the last
     cooldown_s: float = 0.0     # pause before each variant's timing
     cooldown_to_c: float = 0.0  # or wait until the hottest zone is at or below this (0: off)

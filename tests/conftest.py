@@ -14,7 +14,9 @@ from edgeshrink.shared.types import BenchSettings
 from edgeshrink.host.lab.models import tiny_convnet
 
 REPO = Path(__file__).resolve().parent.parent
-FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0, idle_s=0.3)
+# One round: the tests that are about rounds ask for them.
+FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0, idle_s=0.3,
+                     rounds=1)
 
 
 def install_vcgencmd(tmp_path, fixture_folder):

@@ -171,7 +171,7 @@ def test_the_precision_stop_and_cool_down_are_recorded(tmp_path, tiny_model, hos
     monkeypatch.setenv(SYSFS_ROOT_ENV, str(METERS.parent / "sysfs" / "static-cap"))
     source, made = small_variants(tmp_path, tiny_model)
     settings = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=100000, min_time_s=0.05,
-                             max_time_s=5.0, precision_pct=5.0, cooldown_s=0.2, cooldown_to_c=60.0)
+                             max_time_s=5.0, precision_pct=5.0, cooldown_s=0.2, cooldown_to_c=60.0, rounds=1)
     device = Device(name="board", root=str(tmp_path / "board"))
     with AgentSession(LocalConnector(device), agent_bundle.build(tmp_path / "agent")) as session:
         run = deploy.measure(session, source, made, settings)
@@ -182,7 +182,7 @@ def test_the_precision_stop_and_cool_down_are_recorded(tmp_path, tiny_model, hos
         assert latency.precision_target_pct == 5.0
         assert latency.precision_reached is (latency.latency.ci_half_width_pct <= 5.0)
         if latency.stop_reason == "precision":
-            assert latency.precision_reached and latency.latency.n >= 20
+            assert latency.precision_reached and latency.latency.n >= 50
         assert m.power.reason.startswith("no power source")
         assert m.thermal.trace and all(row[0] == 1 and row[2] == 48.625 for row in m.thermal.trace)
     assert first.thermal.cooldowns == []      # nothing ran before the first variant
@@ -222,3 +222,17 @@ def test_a_sustained_run_traces_latency_temperature_and_the_throttling_onset(tmp
     assert run["throttling"] is True and 1.0 <= run["throttling_started_s"] <= 5.0
     assert any("below 90% of the first 960 MHz" in line for line in run["throttling_evidence"])
     assert run["steady_vs_cold"] == pytest.approx(run["steady_p50_ms"] / run["cold_p50_ms"])
+
+
+def test_rounds_reverse_the_order_every_other_round_unless_shuffled():
+    from edgeshrink.agent.bench import Runs
+    from edgeshrink.shared.types import BenchSettings
+
+    variants = [{"name": n, "blob": "0" * 64} for n in "ABC"]
+    default = Runs(None, "r", variants, None, "onnxruntime", BenchSettings(), None, None)
+    assert BenchSettings().rounds == 2
+    assert [default._order(r) for r in (1, 2, 3, 4)] == [[0, 1, 2], [2, 1, 0], [0, 1, 2], [2, 1, 0]]
+    shuffled = Runs(None, "r", variants, None, "onnxruntime", BenchSettings(rounds=8, shuffle=True), None, None)
+    orders = [shuffled._order(r) for r in range(1, 9)]
+    assert all(sorted(o) == [0, 1, 2] for o in orders) and shuffled.seed is not None
+    assert orders == [shuffled._order(r) for r in range(1, 9)]   # the recorded seed reproduces them

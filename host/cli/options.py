@@ -80,13 +80,13 @@ class TimingOverrides:
     min_time: Annotated[Optional[float], typer.Option("--min-time", help="Time floor per variant, seconds.")] = None
     max_time: Annotated[Optional[float], typer.Option("--max-time", help="Time ceiling per variant, seconds.")] = None
     rounds: Annotated[Optional[int], typer.Option(
-        "--rounds", help="Time every variant in this many interleaved rounds (A B C, A B C, ...).")] = None
+        "--rounds", help="Time every variant in this many interleaved rounds (A B C, C B A, ...; default 2).")] = None
     shuffle: Annotated[Optional[bool], typer.Option(
         "--shuffle/--no-shuffle", help="A new random variant order each round.", show_default=False)] = None
     precision: Annotated[Optional[float], typer.Option(
         "--precision", help="Stop timing once the median's 95%% CI is within +/- this %% (0: off).")] = None
     power: Annotated[Optional[bool], typer.Option(
-        "--power/--no-power", help="Read the board's power source during timing.", show_default=False)] = None
+        "--power/--no-power", help="Read the board's power source during timing (temperature and clock traces are taken either way).", show_default=False)] = None
     cooldown: Annotated[Optional[float], typer.Option(
         "--cooldown", help="Seconds to pause before each variant's timing.")] = None
     cooldown_to: Annotated[Optional[float], typer.Option(
