@@ -304,8 +304,9 @@ def wanted(variants, names):
 def check_latency(bench, report, args, chosen, memory_peaks):
     from edgeshrink.shared.types import BenchSettings
 
+    # One round: one agent process against one user process, the same runs in each.
     settings = BenchSettings(threads=args.threads, warmup_runs=args.warmup, min_runs=args.runs, max_runs=args.runs,
-                             min_time_s=0.0, max_time_s=600.0, fidelity_samples=1, idle_s=0.0)
+                             min_time_s=0.0, max_time_s=600.0, fidelity_samples=1, idle_s=0.0, rounds=1)
     report.print("1. agent median vs a user's bare onnxruntime loop (threads=%d, %d timed runs after 1 + %d warm-up, "
                  "same blob and probe sample, fresh processes; paired rounds, order alternated)"
                  % (args.threads, args.runs, args.warmup))
@@ -495,9 +496,10 @@ def check_precision(bench, report, args, variant):
     report.print()
     fixed_s = args.fixed_time
     report.print("5. precision stop at +/-1%% (min_runs 20, min_time 0.2 s, max_time %.0f s; the agent asks at least 50 "
-                 "runs) vs a fixed %.0f s window, %s, %d pair(s), order alternated" % (
+                 "runs) vs a fixed %.0f s window, %s, one round each (the stop itself; pooled rounds are judged "
+                 "again by their spread), %d pair(s), order alternated" % (
                      fixed_s, fixed_s, variant.name, args.precision_reps))
-    common = dict(threads=args.threads, fidelity_samples=1, idle_s=0.0, max_runs=100000)
+    common = dict(threads=args.threads, fidelity_samples=1, idle_s=0.0, max_runs=100000, rounds=1)
     precise = BenchSettings(precision_pct=1.0, min_runs=20, min_time_s=0.2, max_time_s=fixed_s, **common)
     fixed = BenchSettings(min_runs=20, min_time_s=fixed_s, max_time_s=fixed_s, **common)
     rows = {"precision": [], "fixed": []}
@@ -543,7 +545,7 @@ def main():
     parser.add_argument("--diagnose-rounds", type=int, default=4,
                         help="rounds of check 1 that also time the diagnosis loops (0: none)")
     parser.add_argument("--memory-reps", type=int, default=3, help="/usr/bin/time -v runs per variant")
-    parser.add_argument("--power-rounds", type=int, default=8, help="on/off pairs (check 3)")
+    parser.add_argument("--power-rounds", type=int, default=24, help="on/off pairs (check 3)")
     parser.add_argument("--power-time", type=float, default=1.0, help="min_time_s of each power run")
     parser.add_argument("--repeats", type=int, default=8, help="bench calls for the repeat CoV (check 4)")
     parser.add_argument("--precision-reps", type=int, default=5, help="precision/fixed pairs (check 5)")
