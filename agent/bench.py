@@ -30,7 +30,8 @@ COOLDOWN_TO_C_LIMIT_S = 600.0
 
 
 def bench(root, request_id, args, send_event):
-    """args: {variants: [{name, blob}], data_blob?, runtime?, settings, lock_timeout_s?, power?}"""
+    """args: {variants: [{name, blob, runtime?, io_names?}], data_blob?, runtime?, settings, lock_timeout_s?,
+    power?}; a variant's runtime overrides the request's."""
     settings = BenchSettings.from_dict(args.get("settings"))
     problems = settings.validate()
     if problems:
@@ -41,6 +42,8 @@ def bench(root, request_id, args, send_event):
     for variant in variants:
         check_name(variant.get("name"))
         check_sha(variant.get("blob"))
+        if not isinstance(variant.get("runtime") or "", str):
+            raise ProtocolError("a variant's runtime must be a name, got %r" % (variant.get("runtime"),))
     data_path = root.require_blob(args["data_blob"]) if args.get("data_blob") else None
     runtime = args.get("runtime", "onnxruntime")
     sensors = Sensors()
@@ -96,10 +99,15 @@ class Runs:
     def _relay(self, frame):
         self.send_event(self.request_id, frame["kind"], frame["data"])
 
+    def _runtime(self, variant):
+        """A variant may name its own runtime (one deploy can compare runtimes)."""
+        return variant.get("runtime") or self.runtime
+
     def _job(self, variant, mode, **extra):
-        job = {"request_id": self.request_id, "variant": variant["name"], "runtime": self.runtime,
+        job = {"request_id": self.request_id, "variant": variant["name"], "runtime": self._runtime(variant),
                "model_path": self.root.require_blob(variant["blob"]), "data_path": self.data_path,
-               "settings": self.settings.round_share().to_dict(), "mode": mode}
+               "settings": self.settings.round_share().to_dict(), "mode": mode,
+               "io_names": variant.get("io_names")}
         job.update(extra)
         return job
 
@@ -161,7 +169,7 @@ class Runs:
         if measurement is None:
             measurement = self.measurements[name] = VariantMeasurement(
                 variant=name, blob=variant["blob"], ok=True, schema=SCHEMA_VERSION, started_at=time.time(),
-                power=Power(), environment=environment(self.runtime, self.settings))
+                power=Power(), environment=environment(self._runtime(variant), self.settings))
         try:
             if round_number == 1:
                 # Memory first, in its own process: nothing else has warmed or grown it.

@@ -100,7 +100,7 @@ class Child:
     def load(self, settings):
         backend = backends.get(self.job.get("runtime", "onnxruntime"))
         start = time.perf_counter()
-        runner = backend.load(self.job["model_path"], settings.threads)
+        runner = backend.load(self.job["model_path"], settings.threads, self.job.get("io_names"))
         return runner, (time.perf_counter() - start) * 1000.0
 
     def run(self):

@@ -43,7 +43,9 @@ if [ "$with_tests" = 1 ]; then
     fi
     "$py38" -m venv .venv38
   fi
-  # What a board needs for the agent: a runtime, numpy, psutil. No torch.
-  .venv38/bin/pip install --quiet onnxruntime numpy psutil
+  # What a board needs for the agent: a runtime, numpy, psutil. No torch. TensorFlow
+  # Lite there is tflite-runtime 2.14, the last release for old Pythons, which needs
+  # numpy<2 (Python 3.8 has no numpy 2 anyway; the pin says why it must stay so).
+  .venv38/bin/pip install --quiet onnxruntime 'numpy<2' psutil tflite-runtime==2.14.0
 fi
 echo "setup: ready (.venv$([ "$with_tests" = 1 ] && echo ', .venv38'))"

@@ -16,6 +16,7 @@ class RuntimeProbe(Record):
     version: Optional[str] = None
     reason: Optional[str] = None
     install_hint: Optional[str] = None
+    package: Optional[str] = None   # the distribution that provides it (tflite: ai-edge-litert or tflite-runtime)
 
 
 @dataclass

@@ -34,8 +34,10 @@ def probe_all():
 
 def _register_builtins():
     from .onnxruntime_backend import OnnxRuntimeBackend
+    from .tflite_backend import TfliteBackend
 
     register(OnnxRuntimeBackend.name, OnnxRuntimeBackend)
+    register(TfliteBackend.name, TfliteBackend)
 
 
 _register_builtins()

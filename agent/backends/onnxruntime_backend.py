@@ -5,7 +5,6 @@ from ...shared.tensor_types import ORT_TO_NUMPY
 from .probing import probe_distribution
 
 
-
 class OnnxRuntimeBackend:
     name = "onnxruntime"
 
@@ -18,7 +17,8 @@ class OnnxRuntimeBackend:
         """Import the runtime, so a memory baseline includes its own footprint."""
         import onnxruntime  # noqa: F401
 
-    def load(self, path, threads):
+    def load(self, path, threads, io_names=None):
+        """``io_names`` is for runtimes whose converter renames tensors; ONNX keeps them."""
         try:
             import onnxruntime
         except Exception as exc:
