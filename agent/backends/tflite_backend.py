@@ -99,7 +99,9 @@ class TfliteRunner:
                          "delegated_nodes": ops.count(DELEGATE_OP), "nodes": len(ops),
                          "io": {"inputs": [_io_record(d) for d in self.inputs],
                                 "outputs": [_io_record(d) for d in self.outputs]}}
-        self._quantized = {}   # id(feed array) -> (array, its quantized copy)
+        # (scale, zero point) of each integer tensor at the model's edges, None for float.
+        self._quantization = {d["index"]: _quantization(d) for d in self.inputs + self.outputs}
+        self._quantized = {}   # input index -> (the last feed array, its quantized copy)
 
     def input_specs(self):
         specs = []
@@ -114,7 +116,6 @@ class TfliteRunner:
         return [self.output_names_[detail["index"]] for detail in self.outputs]
 
     def run(self, feeds):
-        np = self._np
         interpreter = self.interpreter
         try:
             for detail in self.inputs:
@@ -129,10 +130,9 @@ class TfliteRunner:
             results = []
             for detail in self.outputs:
                 value = interpreter.get_tensor(detail["index"])
-                quantization = _quantization(detail)
-                if quantization:
-                    scale, zero = quantization
-                    value = (value.astype(np.float32) - zero) * np.float32(scale)
+                quantization = self._quantization[detail["index"]]
+                if quantization is not None:
+                    value = (value.astype(self._np.float32) - quantization[1]) * self._np.float32(quantization[0])
                 results.append(value)
             return results
         except KeyError as exc:
@@ -141,10 +141,12 @@ class TfliteRunner:
             raise ModelError("inference failed: %s" % _first_line(exc))
 
     def _as_input(self, detail, value):
-        quantization = _quantization(detail)
-        if not quantization:
+        """The feed as the tensor takes it; an integer tensor's copy is made once per feed
+        array (the timed loop feeds one array), so quantizing is never timed."""
+        quantization = self._quantization[detail["index"]]
+        if quantization is None:
             return value
-        cached = self._quantized.get(id(value))
+        cached = self._quantized.get(detail["index"])
         if cached is not None and cached[0] is value:
             return cached[1]
         np = self._np
@@ -152,7 +154,7 @@ class TfliteRunner:
         info = np.iinfo(detail["dtype"])
         quantized = np.clip(np.round(np.asarray(value, np.float32) / scale + zero), info.min, info.max)
         quantized = quantized.astype(detail["dtype"])
-        self._quantized = {id(value): (value, quantized)}   # one: the timed loop reuses one feed
+        self._quantized[detail["index"]] = (value, quantized)
         return quantized
 
 
