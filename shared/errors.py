@@ -123,3 +123,10 @@ def describe_os_error(exc):
     if getattr(exc, "errno", None) in (errno.EROFS,):
         return "the file system is read-only"
     return exc.strerror or str(exc)
+
+
+def first_line(exc):
+    """A third-party exception's first line (runtimes put a C++ trace after it), or its
+    type's name when it says nothing."""
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__

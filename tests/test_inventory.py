@@ -6,6 +6,7 @@ from edgeshrink.shared.errors import InventoryError
 from edgeshrink.shared.types import MAX_RUNS_LIMIT, BenchSettings
 
 from .conftest import REPO
+from .toml_text import toml_value
 
 
 def write(tmp_path, text):
@@ -160,15 +161,6 @@ _keys = st.sampled_from(["connection", "host", "user", "port", "root", "threads"
                                                     "latency_percentile", "speed"]), _value, max_size=2))
 def test_devices_file_fuzz_loads_or_is_one_inventory_error(tmp_path_factory, name, entries, constraints):
     import json
-
-    def toml_value(value):
-        if isinstance(value, bool):
-            return "true" if value else "false"
-        if isinstance(value, float):
-            return {float("inf"): "inf", float("-inf"): "-inf"}.get(value, "nan" if value != value else repr(value))
-        if isinstance(value, list):
-            return "[%s]" % ", ".join(toml_value(v) for v in value)
-        return json.dumps(value) if isinstance(value, str) else str(value)
 
     lines = ["[devices.%s]" % json.dumps(name)] + ["%s = %s" % (k, toml_value(v)) for k, v in entries.items()]
     lines += ["[devices.%s.constraints]" % json.dumps(name)] + [

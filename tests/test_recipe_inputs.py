@@ -7,6 +7,8 @@ from hypothesis import given, settings, strategies as st
 from edgeshrink.host.compress import recipe
 from edgeshrink.shared.errors import UsageError
 
+from .toml_text import toml_value
+
 
 def load(tmp_path, text):
     path = tmp_path / "recipe.toml"
@@ -44,23 +46,11 @@ _steps = st.fixed_dictionaries({"step": st.sampled_from(["fp16", "prune", "int8-
                                          "keep_io_types": _values, "colour": _values})
 
 
-def _toml(value):
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return {float("inf"): "inf", float("-inf"): "-inf"}.get(value, "nan" if value != value else repr(value))
-    if isinstance(value, str):
-        return '"%s"' % value.encode("unicode_escape").decode().replace('"', '\\"')
-    if isinstance(value, list):
-        return "[%s]" % ", ".join(_toml(v) for v in value)
-    return str(value)
-
-
 @settings(max_examples=150, deadline=None)
 @given(name=_values, steps=st.lists(_steps, max_size=3))
 def test_recipe_fuzz_gives_specs_or_one_usage_error(tmp_path_factory, name, steps):
     body = "[[variant]]\nname = %s\nsteps = [%s]\n" % (
-        _toml(name), ", ".join("{ %s }" % ", ".join("%s = %s" % (k, _toml(v)) for k, v in s.items()) for s in steps))
+        toml_value(name), ", ".join("{ %s }" % ", ".join("%s = %s" % (k, toml_value(v)) for k, v in s.items()) for s in steps))
     path = tmp_path_factory.mktemp("recipe") / "r.toml"
     path.write_text(body)
     try:

@@ -1,6 +1,6 @@
 """ONNX Runtime, CPU execution provider, with explicit thread settings."""
 
-from ...shared.errors import ModelError, RemoteError
+from ...shared.errors import ModelError, RemoteError, first_line
 from ...shared.tensor_types import ORT_TO_NUMPY
 from .probing import probe_distribution
 
@@ -33,7 +33,7 @@ class OnnxRuntimeBackend:
             session = onnxruntime.InferenceSession(path, sess_options=options,
                                                    providers=["CPUExecutionProvider"])
         except Exception as exc:
-            raise ModelError("onnxruntime cannot load the model: %s" % _first_line(exc))
+            raise ModelError("onnxruntime cannot load the model: %s" % first_line(exc))
         return OnnxRuntimeRunner(session, threads)
 
 
@@ -54,9 +54,4 @@ class OnnxRuntimeRunner:
         try:
             return self.session.run(None, feeds)
         except Exception as exc:
-            raise ModelError("inference failed: %s" % _first_line(exc))
-
-
-def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+            raise ModelError("inference failed: %s" % first_line(exc))

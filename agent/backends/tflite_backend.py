@@ -19,7 +19,7 @@ import os
 import sys
 import tempfile
 
-from ...shared.errors import ModelError, RemoteError
+from ...shared.errors import ModelError, RemoteError, first_line
 from .probing import probe_distribution
 
 # (module, distribution) in order of preference.
@@ -33,10 +33,11 @@ MISSING_OP_MARKERS = ("custom op", "select tensorflow op", "didn't find op", "bu
 
 
 def installed():
-    """(module, distribution) of the interpreter to use, or None."""
+    """(module, distribution, its probe) of the interpreter to use, or None."""
     for module, distribution in INTERPRETERS:
-        if probe_distribution(module, distribution).get("available"):
-            return module, distribution
+        probe = probe_distribution(module, distribution, install_hint=INSTALL_HINT)
+        if probe.get("available"):
+            return module, distribution, probe
     return None
 
 
@@ -44,16 +45,14 @@ class TfliteBackend:
     name = "tflite"
 
     def probe(self):
-        """Which interpreter package, its version; without importing it."""
+        """Which interpreter package, its version; without importing it. XNNPACK is
+        decided per model as it is allocated: recorded with each result
+        (runtime_settings.xnnpack), not here."""
         found = installed()
         if found is None:
             return {"available": False, "reason": "neither ai-edge-litert nor tflite-runtime is installed",
                     "install_hint": INSTALL_HINT}
-        probe = probe_distribution(*found, install_hint=INSTALL_HINT)
-        probe["package"] = found[1]
-        # XNNPACK is decided per model as it is allocated: recorded with each result
-        # (runtime_settings.xnnpack), and by the facts' own probe model.
-        return probe
+        return dict(found[2], package=found[1])
 
     def _interpreter_class(self):
         found = installed()
@@ -63,7 +62,7 @@ class TfliteBackend:
             module = __import__(found[0] + ".interpreter", fromlist=["Interpreter"])
         except Exception as exc:   # tflite-runtime under numpy 2 fails here, in C
             raise RemoteError("%s cannot be imported: %s (tflite-runtime needs numpy<2)"
-                              % (found[1], _first_line(exc)))
+                              % (found[1], first_line(exc)))
         return module.Interpreter, found[1]
 
     def preload(self):
@@ -138,7 +137,7 @@ class TfliteRunner:
         except KeyError as exc:
             raise ModelError("inference failed: no feed for input %s" % exc)
         except Exception as exc:
-            raise ModelError("inference failed: %s" % _first_line(exc))
+            raise ModelError("inference failed: %s" % first_line(exc))
 
     def _as_input(self, detail, value):
         """The feed as the tensor takes it; an integer tensor's copy is made once per feed
@@ -216,9 +215,4 @@ def _load_failure(exc):
     for line in str(exc).splitlines():
         if any(marker in line.lower() for marker in MISSING_OP_MARKERS):
             return "TensorFlow Lite cannot run the model: %s" % line.strip()[:300]
-    return "TensorFlow Lite cannot load the model: %s" % _first_line(exc)
-
-
-def _first_line(exc):
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+    return "TensorFlow Lite cannot load the model: %s" % first_line(exc)

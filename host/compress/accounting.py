@@ -24,6 +24,7 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ...shared.errors import first_line
 from ...shared.fidelity import compare_outputs, summarize
 from ...shared.measurement import Fidelity
 from .. import modelinfo
@@ -201,14 +202,14 @@ def host_timing(source, variant, dataset):
         sessions = [_session(source), _session(variant)]
         feeds = [_one_sample(session, dataset) for session in sessions]
     except Exception as exc:  # onnxruntime raises many types; this is a hint, not a gate
-        return {"measured": False, "reason": _first_line(exc)}
+        return {"measured": False, "reason": first_line(exc)[:300]}
     missing = next((f for f in feeds if isinstance(f, str)), None)
     if missing:
         return {"measured": False, "reason": missing}
     try:
         times = _interleaved(sessions, feeds)
     except Exception as exc:
-        return {"measured": False, "reason": _first_line(exc)}
+        return {"measured": False, "reason": first_line(exc)[:300]}
     source_ms, variant_ms = (1000.0 * statistics.median(t) for t in times)
     return {"measured": True, "sample": "evaluation sample 0", "threads": 1, "runs": len(times[0]),
             "source_ms_median": round(source_ms, 4), "variant_ms_median": round(variant_ms, 4),
@@ -256,8 +257,3 @@ def _interleaved(sessions, feeds):
         if pair + 1 >= TIMING_MIN_PAIRS and time.perf_counter() - started > TIMING_SECONDS:
             break
     return times
-
-
-def _first_line(exc) -> str:
-    lines = str(exc).strip().splitlines()
-    return (lines[0] if lines else type(exc).__name__)[:300]
