@@ -81,11 +81,14 @@ class LocalConnector(Connector):
             target.parent.mkdir(parents=True, exist_ok=True)
             temporary = target.with_name(target.name + UPLOAD_SUFFIX)
             shutil.copyfile(local_path, temporary)
+            # Measured before the rename: the agent turns ``target`` into a blob as soon
+            # as it appears, so it may be gone by the time this line would look at it.
+            size = os.path.getsize(temporary)
             os.replace(temporary, target)
         except OSError as exc:
             raise TransferError("could not copy %s to device '%s': %s"
                                 % (local_path, self.device.name, exc.strerror or exc))
-        return os.path.getsize(target)
+        return size
 
     def start_agent(self, relative_zipapp):
         command = [self.python, str(self._root / relative_zipapp), "--root", str(self._root)]
