@@ -143,3 +143,22 @@ def test_decode_fuzz_gives_a_frame_or_a_frame_error(line):
     except protocol.FrameError:
         return
     assert isinstance(frame, dict) and frame["type"] in protocol.FRAME_TYPES
+
+
+def test_local_upload_reports_its_size_when_the_agent_takes_the_file_at_once(tmp_path, monkeypatch):
+    # The agent renames an upload into blobs/ the moment it appears (CI once caught the
+    # connector looking at the file after that and failing with FileNotFoundError).
+    device = Device(name="race", root=str(tmp_path / "root"), python=sys.executable)
+    connector = LocalConnector(device)
+    source = tmp_path / "model.bin"
+    source.write_bytes(b"x" * 1234)
+    taken = tmp_path / "taken"
+    real_replace = __import__("os").replace
+
+    def replace_then_agent_takes_it(src, dst):
+        real_replace(src, dst)
+        real_replace(dst, taken)
+
+    monkeypatch.setattr("os.replace", replace_then_agent_takes_it)
+    assert connector.upload(source, "incoming/abc.part") == 1234
+    assert taken.read_bytes() == source.read_bytes()
