@@ -23,6 +23,7 @@ from ..shared.power_config import PowerConfig
 from ..shared.types import PERCENTILES, BenchSettings, Constraints, accepts
 
 CONNECTIONS = ("local", "ssh")
+RUNTIMES = ("onnxruntime", "tflite")
 LOCAL_DEVICE = "local"
 
 
@@ -41,7 +42,9 @@ class Device:
     retries: int = 3                    # connection attempts for transient failures
     root: Optional[str] = None          # the agent's root on the board
     python: Optional[str] = None        # interpreter that runs the agent there
-    runtime: str = "onnxruntime"
+    # The runtimes to measure with, each a dimension of the search (devices.toml
+    # ``runtime``: one name or a list); the first is the default for one-runtime work.
+    runtimes: List[str] = field(default_factory=lambda: ["onnxruntime"])
     threads: int = 1
     cpu_affinity: Optional[List[int]] = None
     tags: List[str] = field(default_factory=list)
@@ -49,6 +52,11 @@ class Device:
     bench: Dict[str, object] = field(default_factory=dict)
     power: PowerConfig = field(default_factory=PowerConfig)
     objective: str = "latency"           # what "best" means: latency, energy or size
+
+    @property
+    def runtime(self):
+        """The device's first runtime: the one single-runtime commands (sustained) use."""
+        return self.runtimes[0]
 
     def bench_settings(self, **overrides):
         values = dict(self.bench)
@@ -72,7 +80,7 @@ _DEVICE_KEYS = {
     "retries": (int, "an integer >= 1"),
     "root": (str, "a directory path on the device"),
     "python": (str, "a Python interpreter path or name"),
-    "runtime": (str, "a runtime name, e.g. onnxruntime"),
+    "runtime": ((str, list), "a runtime name or a list of them (%s)" % ", ".join(RUNTIMES)),
     "threads": (int, "an integer >= 1"),
     "cpu_affinity": (list, "a list of CPU numbers"),
     "tags": (list, "a list of strings"),
@@ -221,6 +229,14 @@ def _power(where, table):
     return config
 
 
+def _runtimes(where, value):
+    """devices.toml ``runtime``: one known name or a non-empty list of them, each once."""
+    names = [value] if isinstance(value, str) else value
+    if not names or not all(isinstance(n, str) and n in RUNTIMES for n in names) or len(set(names)) != len(names):
+        where.fail("runtime", "must be one of %s or a list of them, each once; got %r" % (", ".join(RUNTIMES), value))
+    return list(names)
+
+
 def _device(path, name, table):
     where = _Where(path, name)
     if not USER_NAME.match(name):   # it becomes a path component (a local root)
@@ -268,6 +284,8 @@ def _device(path, name, table):
         if problem:
             where.fail("root", problem)
         values["root"] = _resolved_root(values["root"], connection)
+    if "runtime" in values:
+        values["runtimes"] = _runtimes(where, values.pop("runtime"))
     if values.get("objective", "latency") not in OBJECTIVES:
         where.fail("objective", "must be one of %s, got %r" % (", ".join(OBJECTIVES), values["objective"]))
     values["power"] = _power(where, values.get("power", {}))

@@ -226,7 +226,7 @@ def devices_table(inventory):
             (d.user + "@") if d.user else "", d.host, (":%d" % d.port) if d.port else "")
         limits = ", ".join("%s=%s" % (k, v) for k, v in d.constraints.to_dict().items()
                            if v not in (None, {}) and k != "latency_percentile")
-        table.add_row(name, d.connection, address, d.runtime, str(d.threads), limits or "-", ", ".join(d.tags) or "-")
+        table.add_row(name, d.connection, address, ", ".join(d.runtimes), str(d.threads), limits or "-", ", ".join(d.tags) or "-")
     return table
 
 

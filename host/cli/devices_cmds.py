@@ -21,7 +21,7 @@ def list_devices(as_json: JsonFlag = False):
     inv = common.load_devices()
     if not as_json:
         render.out.print(render.devices_table(inv))
-    return {"devices": {name: {"connection": d.connection, "host": d.host, "runtime": d.runtime,
+    return {"devices": {name: {"connection": d.connection, "host": d.host, "runtime": d.runtimes,
                                "threads": d.threads, "tags": d.tags, "constraints": d.constraints.to_dict()}
                         for name, d in inv.devices.items()}}
 
