@@ -10,11 +10,17 @@ from .children import run_child
 from .layout import check_name, check_sha
 
 MANIFEST = "manifest.json"
-MODEL_FILE = "model.onnx"
+# The deployed file's name says its format, so an application on the board opens it with
+# the right runtime; unknown runtimes keep the ONNX name of deployments made before.
+MODEL_FILES = {"onnxruntime": "model.onnx", "tflite": "model.tflite"}
+
+
+def model_file(runtime):
+    return MODEL_FILES.get(runtime, MODEL_FILES["onnxruntime"])
 CHECK_TIMEOUT_S = 300
 
 
-def _stage(root, name, blob_path, manifest):
+def _stage(root, name, blob_path, manifest, file_name):
     """Create deployments/<name> complete, or not at all (build aside, then rename)."""
     target = os.path.join(root.deployments, name)
     if os.path.isdir(target):
@@ -24,9 +30,9 @@ def _stage(root, name, blob_path, manifest):
     try:
         os.makedirs(staging)
         try:
-            os.link(blob_path, os.path.join(staging, MODEL_FILE))
+            os.link(blob_path, os.path.join(staging, file_name))
         except OSError:  # a filesystem without hard links
-            shutil.copyfile(blob_path, os.path.join(staging, MODEL_FILE))
+            shutil.copyfile(blob_path, os.path.join(staging, file_name))
         with open(os.path.join(staging, MANIFEST), "w") as handle:
             json.dump(manifest, handle, indent=2, sort_keys=True)
         os.rename(staging, target)
@@ -38,17 +44,17 @@ def _stage(root, name, blob_path, manifest):
     return target
 
 
-def health_check(root, name, runtime, threads, request_id, data_path=None):
+def health_check(root, name, runtime, threads, request_id, data_path=None, io_names=None):
     # With the evaluation file, the check runs a real sample at the shapes the
     # measurement used; without it, inputs made from the model's input spec.
     job = {"request_id": request_id, "variant": name, "runtime": runtime, "mode": "check",
-           "model_path": os.path.join(root.deployments, name, MODEL_FILE), "data_path": data_path,
-           "settings": {"threads": threads}}
+           "model_path": os.path.join(root.deployments, name, model_file(runtime)), "data_path": data_path,
+           "settings": {"threads": threads}, "io_names": io_names}
     return run_child(job, lambda frame: None, CHECK_TIMEOUT_S)
 
 
 def install(root, request_id, args, send_event):
-    """args: {name, blob, manifest, runtime?, threads?, data_blob?}. Checks that the staged
+    """args: {name, blob, manifest, runtime?, threads?, data_blob?, io_names?}. Checks that the staged
     deployment loads and runs, and only then switches ``active`` to it: an agent killed at
     any moment leaves ``active`` on a model that passed its check."""
     name = check_name(args.get("name"))
@@ -57,11 +63,11 @@ def install(root, request_id, args, send_event):
     runtime = args.get("runtime", "onnxruntime")
     threads = int(args.get("threads", 1))
     with root.locked(float(args.get("lock_timeout_s", 600))):
-        _stage(root, name, blob_path, args.get("manifest") or {})
+        _stage(root, name, blob_path, args.get("manifest") or {}, model_file(runtime))
         previous = root.active_name()
         send_event(request_id, "progress", {"phase": "health_check", "variant": name})
         try:
-            check = health_check(root, name, runtime, threads, request_id, data_path)
+            check = health_check(root, name, runtime, threads, request_id, data_path, args.get("io_names"))
         except EdgeshrinkError as exc:
             # Never switched: the previous deployment stays active.
             return InstallOutcome(installed=False, rolled_back=False, active=previous, previous=previous,

@@ -49,9 +49,11 @@ def sustained(root, request_id, args, send_event):
         sampler = plan.start_sampler()
         try:
             before = sensors.snapshot()
-            job = {"request_id": request_id, "variant": variant["name"], "runtime": args.get("runtime", "onnxruntime"),
+            runtime = variant.get("runtime") or args.get("runtime", "onnxruntime")
+            job = {"request_id": request_id, "variant": variant["name"], "runtime": runtime,
                    "model_path": root.require_blob(variant["blob"]), "data_path": data_path,
-                   "settings": settings.to_dict(), "mode": "sustained", "duration_s": duration, "bucket_s": bucket_s}
+                   "settings": settings.to_dict(), "mode": "sustained", "duration_s": duration, "bucket_s": bucket_s,
+                   "io_names": variant.get("io_names")}
             result = run_child(job, lambda frame: send_event(request_id, frame["kind"], frame["data"]),
                                duration + CHILD_OVERHEAD_S)
             after = sensors.snapshot()

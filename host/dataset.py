@@ -33,7 +33,7 @@ from ..shared import evaluation
 from ..shared.errors import ModelError
 from ..shared.evaluation import Samples
 from ..shared.tensor_types import ORT_TO_NUMPY
-from . import cas
+from . import cas, tflite_model
 
 SYNTHETIC_SAMPLES = 64
 CALIBRATION_LIMIT = 128
@@ -353,15 +353,19 @@ def outputs_on(model_path, feeds):
     return {name: np.stack(values) for name, values in collected.items()}
 
 
-def model_outputs(model_path, dataset, count=None):
+def model_outputs(model_path, dataset, count=None, io_names=None):
     """``outputs_on`` the first ``count`` evaluation samples (all by default); None when
-    the model's inputs are not the dataset's."""
+    the model's inputs are not the dataset's. A .tflite runs in LiteRT, its tensors
+    named by ``io_names`` (the original model's names, by position) when given."""
     samples = dataset.samples()
-    wanted = {i.name for i in _session(model_path).get_inputs()}
+    tflite = tflite_model.is_tflite(model_path)
+    wanted = set(tflite_model.input_names(model_path, io_names) if tflite
+                 else [i.name for i in _session(model_path).get_inputs()])
     if wanted != set(samples.arrays) | set(samples.constants):
         return None
     count = dataset.count if count is None else count
-    return outputs_on(model_path, (samples.feeds(i) for i in range(count)))
+    feeds = (samples.feeds(i) for i in range(count))
+    return tflite_model.outputs_on(model_path, feeds, io_names) if tflite else outputs_on(model_path, feeds)
 
 
 def evaluation_file(dataset, references, metric_specs, folder):

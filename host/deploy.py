@@ -20,7 +20,7 @@ from ..shared.sustained import SustainedRun
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
 from . import agent_bundle, dataset as datasets, host_meter, input_shapes, metrics as task_metrics, modelinfo, paths
-from . import push, spool
+from . import push, spool, tflite_model
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
@@ -49,7 +49,7 @@ def open_session(device, options=None):
 
 @dataclass
 class ModelSource:
-    path: Path                      # the ONNX baseline every variant is compared with
+    path: Path                      # the model (ONNX or .tflite) every variant is compared with
     name: str
     dataset: datasets.Dataset
     demo_meta: Optional[dict] = None
@@ -99,8 +99,8 @@ def _resolve_source(model_path, data_path, log, torch_factory, input_shape, trai
         return ModelSource(demo.onnx_path, demo.meta["name"], datasets.from_demo(demo), demo.meta,
                            torch_loader=lambda: from_demo(demo))
     path = Path(model_path)
-    model = modelinfo.load(path)
-    specs = input_shapes.resolve(modelinfo.inputs(model), shapes, have_data=data_path is not None)
+    found = tflite_model.inputs(path) if tflite_model.is_tflite(path) else modelinfo.inputs(modelinfo.load(path))
+    specs = input_shapes.resolve(found, shapes, have_data=data_path is not None)
     data = datasets.load_for(specs, data_path=data_path)
     for warning in data.warnings:
         log("warning: " + warning)
@@ -149,36 +149,72 @@ def _resolve_torch(factory, input_shape, data_path, train_data, log):
 
 def compress(source, specs=None, log=_quiet):
     specs = specs or variant_maker.default_specs()
-    needs_torch = any(spec.torch_steps for spec in specs)
+    # Module-level steps, and TFLite variants of a model that is not a .tflite, start
+    # from the PyTorch model.
+    needs_torch = any(spec.torch_steps or spec.tflite_steps for spec in specs)
     torch_source = source.torch_loader() if needs_torch and source.torch_loader else None
     return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source,
                                        metric_specs=source.metrics, references=source.references)
+
+
+def default_grid(source, runtimes, reduce_range=False):
+    """The built-in variants for each runtime, in the order given: ONNX Runtime's
+    precisions, then TFLite's (a .tflite model only TFLite's, and only the model as given
+    when it is already quantized)."""
+    given_tflite = tflite_model.is_tflite(source.path)
+    specs = []
+    for runtime in runtimes:
+        if runtime == "tflite":
+            specs += variant_maker.tflite_specs(tflite_model.is_float(source.path) if given_tflite else True,
+                                                given=given_tflite)
+        elif given_tflite:
+            raise UsageError("%s is a TensorFlow Lite model: it runs on the tflite runtime, not %s"
+                             % (source.path, runtime), "pass --runtime tflite, or give the ONNX or PyTorch model")
+        else:
+            specs += variant_maker.default_specs(reduce_range)
+    return specs
 
 
 def _deployment_name(variant):
     return "%s-%s" % (variant.name, variant.sha256[:12])
 
 
-def require_runtime(session):
-    """Refuse early, with what to install, when the board lacks the device's runtime."""
+def require_runtime(session, runtime=None):
+    """Refuse early, with what to install, when the board lacks a runtime (the device's
+    first by default)."""
     device = session.device
+    runtime = runtime or device.runtime
     facts = DeviceFacts.from_dict(session.hello.facts)
-    probe = facts.runtimes.get(device.runtime)
+    probe = facts.runtimes.get(runtime)
     if probe is None:
         raise RemoteError("device '%s': the agent does not know runtime '%s' (it knows: %s)"
-                          % (device.name, device.runtime, ", ".join(facts.runtimes)))
+                          % (device.name, runtime, ", ".join(facts.runtimes)))
     if not probe.available:
         raise RemoteError("device '%s': %s for %s on the device" % (
-            device.name, probe.reason or (device.runtime + " is missing"),
+            device.name, probe.reason or (runtime + " is missing"),
             facts.python_executable or "its Python"),
             "run `edgeshrink devices setup %s`, or on the board: %s"
-            % (device.name, probe.install_hint or ("pip install " + device.runtime)))
+            % (device.name, probe.install_hint or ("pip install " + runtime)))
+
+
+def variants_for(device, variants):
+    """The variants this device measures: those its runtimes run (devices.toml
+    ``runtime``, or --runtime). None at all is a mistake in the request, said in one line."""
+    chosen = [v for v in variants if v.runtime in device.runtimes]
+    if variants and not chosen:
+        made_for = sorted({v.runtime for v in variants})
+        raise UsageError("device '%s' runs %s, but the variants are for %s" % (
+            device.name, " and ".join(device.runtimes), " and ".join(made_for)),
+            "pass --runtime %s, or list it in the device's runtime in devices.toml" % made_for[0])
+    return chosen
 
 
 def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0):
     """Push what the device lacks, have the agent measure every variant; no storing."""
     device = session.device
-    require_runtime(session)
+    variants = variants_for(device, variants)
+    for runtime in sorted({v.runtime for v in variants if v.ok}) or [device.runtime]:
+        require_runtime(session, runtime)
     if source.metrics is None:
         source.judged()   # a source assembled by its caller: judge every output by its default
     eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
@@ -214,7 +250,7 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
         on_event(device.name, kind, data)
 
     try:
-        result = session.call(Op.BENCH, {"variants": [{"name": v.name, "blob": v.sha256} for v in made],
+        result = session.call(Op.BENCH, {"variants": [_bench_entry(v) for v in made],
                                          "data_blob": eval_sha, "runtime": device.runtime,
                                          "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s,
                                          "power": device.power.to_dict()},
@@ -235,6 +271,15 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
             measurement.power = host_meter.not_measured(meter)
         elif measurement.power.measured:
             measurement.power.idle_after_w = idle_after
+
+
+def _bench_entry(variant):
+    """A variant as the agent's bench op takes it: its blob, its runtime, and for a file
+    that names its tensors otherwise, the original model's names."""
+    entry = {"name": variant.name, "blob": variant.sha256, "runtime": variant.runtime}
+    if variant.io_names:
+        entry["io_names"] = variant.io_names
+    return entry
 
 
 def _start_host_meter(session, settings, on_event):
@@ -369,13 +414,13 @@ def install(session, variant, on_event=_quiet, lock_timeout_s=600.0, data_blob=N
     """Install a variant; with ``data_blob`` (an evaluation file on the device) its health
     check runs a real sample at the shapes the measurement used."""
     device = session.device
-    require_runtime(session)
+    require_runtime(session, variant.runtime)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     return InstallOutcome.from_dict(session.call(
         Op.INSTALL, {"name": _deployment_name(variant), "blob": variant.sha256, "manifest": manifest,
-                     "runtime": device.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s,
-                     "data_blob": data_blob},
+                     "runtime": variant.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s,
+                     "data_blob": data_blob, "io_names": variant.io_names},
         on_event=lambda kind, data: on_event(device.name, kind, data)))
 
 
@@ -450,15 +495,15 @@ def sustained(device, source, variant, settings, duration_s, bucket_s, on_event=
     """Run one variant continuously on the device for ``duration_s``; its SustainedRun."""
     options = options or ConnectOptions()
     with open_session(device, options) as session:
-        require_runtime(session)
+        require_runtime(session, variant.runtime)
         if source.metrics is None:
             source.judged()
         eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
                                                        paths.cache_dir() / "data")
         push.push(session, {variant.sha256: variant.path, eval_sha: eval_path})
         data = session.call(Op.SUSTAINED, {
-            "variant": {"name": variant.name, "blob": variant.sha256}, "data_blob": eval_sha,
-            "runtime": device.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
+            "variant": _bench_entry(variant), "data_blob": eval_sha,
+            "runtime": variant.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
             "bucket_s": float(bucket_s), "power": device.power.to_dict(), "lock_timeout_s": options.lock_timeout_s},
             on_event=lambda kind, event: on_event(device.name, kind, event))
     run = SustainedRun.from_dict(data) if isinstance(data, dict) else None

@@ -54,9 +54,8 @@ def load(path):
 
 
 # Formats users bring that are not ONNX: (what it is, what to do), by their first bytes.
-_TFLITE = ("a TensorFlow Lite flatbuffer", "edgeshrink measures ONNX models with onnxruntime; TFLite support "
-           "is not there yet: convert it with tf2onnx (python -m tf2onnx.convert --tflite FILE --output "
-           "model.onnx) or give the original PyTorch model with --torch")
+_TFLITE = ("a TensorFlow Lite flatbuffer", "give it as the model of compress, bench or deploy: it is measured on the "
+           "tflite runtime (--runtime tflite)")
 _TORCH_ARCHIVE = ("a PyTorch archive (TorchScript, torch.export or torch.save)",
                   "give it with --torch FILE --input-shape 1,3,224,224 (TorchScript and .pt2 files), or export "
                   "it to ONNX; a state dict needs its model class: --torch module:function")

@@ -145,16 +145,16 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
     columns appear when any variant's power was measured; otherwise the caption says why."""
     table = Table(title=title)
     power = [f for f in POWER_FIGURES] if any(v.measurement.power.measured for v in run_variants) else []
-    for column in ("variant",) + tuple(c[0] for c in RESULT_FIGURES) + ("MiB", "acc", "agree", "SQNR dB",
-                                                                        "throttle") + tuple(c[0] for c in power):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    for column in ("variant", "runtime") + tuple(c[0] for c in RESULT_FIGURES) + (
+            "MiB", "acc", "agree", "SQNR dB", "throttle") + tuple(c[0] for c in power):
+        table.add_column(column, justify="left" if column in ("variant", "runtime") else "right")
     if not power and _power_caption(run_variants):
         table.caption = escape(_power_caption(run_variants))
     if decision:
         table.add_column("verdict")
     for v in run_variants:
         m = v.measurement
-        row = [escape(v.name)]
+        row = [escape(v.name), escape(_runtime_cell(v))]
         if m.ok:
             row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
             row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("agreement").value),
@@ -168,6 +168,14 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
                        else ("feasible" if verdict and verdict.feasible else "[red]infeasible[/]"))
         table.add_row(*row)
     return table
+
+
+def _runtime_cell(result):
+    """The runtime a variant ran on, and whether XNNPACK took a TFLite graph (the same
+    file runs several times faster or slower with it)."""
+    environment = result.measurement.environment
+    runtime = environment.runtime or result.manifest.get("runtime") or "onnxruntime"
+    return runtime + ("+XNNPACK" if "XNNPACK" in (environment.providers or []) else "")
 
 
 def decision_view(decision, console=out):
@@ -205,6 +213,8 @@ def status_view(device, result, console=out):
     manifest = result.get("manifest") or {}
     rows = [("root", result["root"]), ("active", result["active"] or "nothing installed"),
             ("technique", manifest.get("technique", "-")),
+            # Deployments from before runtimes were a choice were all ONNX Runtime.
+            ("runtime", manifest.get("runtime", "onnxruntime") if manifest else "-"),
             ("size MiB", "%.2f" % (manifest["size_bytes"] / 2 ** 20) if manifest.get("size_bytes") else "-"),
             ("installed at", manifest.get("installed_at", "-")),
             ("deployments", ", ".join(result.get("deployments", [])) or "-"),

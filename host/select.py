@@ -34,6 +34,9 @@ TIE_FRACTION = 0.02
 NOISY_FRACTION = 0.10   # a CI half-width beyond 10% of the value: too noisy to rank with confidence
 PERCENTILE_Q = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 BASELINE = "fp32"
+# Techniques that leave the model as it was: the ONNX original, and the original as
+# TensorFlow Lite (converted in float32, or the .tflite the user gave).
+UNCHANGED = ("fp32", "tflite")
 THROTTLING = "throttling"
 # Constraints devices.toml can set, with the figure each reads and how it is worded.
 LIMITS = {
@@ -178,6 +181,15 @@ def _legacy_drop(measurement, base):
     return Drop(missing=accuracy.missing if not base_accuracy.known else agreement.missing)
 
 
+def baseline_of(results):
+    """The variant accuracy drops are against: ``fp32`` (the ONNX original) when it was
+    made, else the first unchanged one (a TFLite-only run's float model)."""
+    if any(r.name == BASELINE for r in results):
+        return BASELINE
+    unchanged = next((r.name for r in results if (r.manifest or {}).get("technique") in UNCHANGED), None)
+    return unchanged or BASELINE
+
+
 def accuracy_drops(results, baseline_name):
     """name -> Drop, and the notes the decision shows about them."""
     base = next((r for r in results if r.name == baseline_name), None)
@@ -195,10 +207,10 @@ def accuracy_drops(results, baseline_name):
             drops[r.name] = _variant_drop(r.measurement, base.measurement)
         else:
             drops[r.name] = _legacy_drop(r.measurement, base.measurement)
-    return drops, _metric_notes(base.measurement)
+    return drops, _metric_notes(base.measurement, baseline_name)
 
 
-def _metric_notes(base):
+def _metric_notes(base, baseline_name):
     """Say once how each output was judged, so a drop is never read as something it is not."""
     fidelity = base.latency_pass.fidelity if base.latency_pass else None
     if fidelity is None or not fidelity.outputs:
@@ -211,7 +223,7 @@ def _metric_notes(base):
             record.output, record.score_name or record.metric, " and accuracy on the labels" if labelled else "",
             record.chosen_by or "given"))
     notes.append("the accuracy drop is the largest drop over the outputs, vs the %s baseline on this device"
-                 % BASELINE)
+                 % baseline_name)
     return notes
 
 
@@ -245,10 +257,12 @@ def _candidate(result, percentile, drop):
         flags=["%s: %s" % (f.get("flag"), f.get("text")) for f in result.manifest.get("flags") or []])
 
 
-def select(results, constraints, baseline=BASELINE, objective="latency"):
-    """Decide among measured variants (host/runs.VariantResult). Returns a Decision."""
+def select(results, constraints, baseline=None, objective="latency"):
+    """Decide among measured variants (host/runs.VariantResult). Returns a Decision.
+    ``baseline``: the variant accuracy drops are against (default: baseline_of)."""
     if objective not in OBJECTIVES:
         raise ValueError("objective must be one of %s" % ", ".join(OBJECTIVES))
+    baseline = baseline or baseline_of(results)
     percentile = constraints.latency_percentile
     drops, notes = accuracy_drops(results, baseline)
     verdicts = []

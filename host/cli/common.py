@@ -29,7 +29,6 @@ from ...shared.errors import EdgeshrinkError, StoreError, to_dict
 from .. import deploy as jobs
 from .. import inventory, paths, render, spool
 from ..compress import recipe as recipe_loader
-from ..compress import variants as variant_maker
 from ..store import ResultsStore
 from . import output
 from .option_groups import expand_option_groups
@@ -74,14 +73,16 @@ def log(message):
     render.err.print(message, style="dim", markup=False, highlight=False)
 
 
-def make_variants(choice):
-    """Check the model choice and compress the model, before anything is sent anywhere."""
+def make_variants(choice, runtimes=None):
+    """Check the model choice and compress the model, before anything is sent anywhere.
+    Without a recipe the grid is each runtime's built-in one (``runtimes``: the devices'
+    lists, which --runtime overrides; ONNX Runtime alone when neither says)."""
     choice.check()
-    specs = recipe_loader.load(choice.recipe, choice.reduce_range) if choice.recipe \
-        else variant_maker.default_specs(choice.reduce_range)
+    recipe = recipe_loader.load(choice.recipe, choice.reduce_range) if choice.recipe else None
     source = jobs.resolve_model(choice.model, choice.data, log=log, torch_factory=choice.torch,
                                 input_shape=choice.shape(), train_data=choice.train_data,
                                 metrics=choice.metrics())
+    specs = recipe or jobs.default_grid(source, choice.runtimes() or runtimes or ["onnxruntime"], choice.reduce_range)
     variants = jobs.compress(source, specs, log=log)
     warn_flags(variants)
     return source, variants

@@ -13,17 +13,18 @@ from .. import deploy as jobs
 from .. import fleet, render
 from . import common, output
 from .common import CommandFailed
-from .options import FleetTargets, JsonFlag, ModelChoice, Objective, TimingOverrides, with_objective
+from .options import FleetTargets, JsonFlag, ModelChoice, Objective, TimingOverrides, with_objective, with_runtimes
 
 NoInstall = Annotated[bool, typer.Option("--no-install", help="Decide but do not install.")]
 
 
 def _measure_each(choice, timing, targets, measure_one, objective=None):
     """``measure_one(device, settings, source, variants, live)`` on every selected device."""
-    devices = [with_objective(d, objective) for d in common.load_devices().select(targets.device or [],
-                                                                                   targets.tag or [])]
+    runtimes = choice.runtimes()
+    devices = [with_runtimes(with_objective(d, objective), runtimes)
+               for d in common.load_devices().select(targets.device or [], targets.tag or [])]
     settings = {device.name: timing.settings_for(device) for device in devices}
-    source, variants = common.make_variants(choice)
+    source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
     with render.LiveProgress() as live:
         return fleet.run(devices, lambda device: measure_one(device, settings[device.name], source, variants, live),
                          targets.parallel)

@@ -13,7 +13,8 @@ import typer
 
 from ...shared.decision import OBJECTIVES
 from ...shared.errors import UsageError
-from .. import fleet, input_shapes, metrics as task_metrics
+from .. import fleet, input_shapes, metrics as task_metrics, tflite_model
+from ..inventory import RUNTIMES
 from ..compress.recipe import load_metrics as recipe_metrics
 from ..deploy import ConnectOptions
 
@@ -35,7 +36,7 @@ class ModelChoice:
     """What to compress and how: the model, its data, and the variants to make."""
 
     model: Annotated[Optional[Path], typer.Argument(
-        help="ONNX model file; the bundled demo model when omitted.", show_default=False)] = None
+        help="ONNX or TensorFlow Lite model file; the bundled demo model when omitted.", show_default=False)] = None
     data: Annotated[Optional[Path], typer.Option(
         "--data", help=".npz with one array per model input (and 'labels').")] = None
     reduce_range: Annotated[bool, typer.Option(
@@ -52,12 +53,28 @@ class ModelChoice:
     metric: Annotated[Optional[List[str]], typer.Option(
         "--metric", help="OUTPUT=KIND[,opt=value] judging one output: classification, sequence[,blank=K], "
         "map[,threshold=X], cosine, or module:function (repeatable; default from the output's shape).")] = None
+    runtime: Annotated[Optional[List[str]], typer.Option(
+        "--runtime", help="Runtime to make and measure variants for: %s (repeatable; default: each device's "
+        "runtime list in devices.toml)." % ", ".join(RUNTIMES))] = None
 
     def check(self):
         if self.torch and self.model:
             raise UsageError("give either an ONNX MODEL or --torch module:function, not both")
         self.shape()
         self.metrics()
+        self.runtimes()
+
+    def runtimes(self):
+        """The runtimes this run is for, overriding the devices' lists; None to keep them.
+        A .tflite model runs on one runtime only, so it chooses that one unless told."""
+        if self.runtime:
+            unknown = [name for name in self.runtime if name not in RUNTIMES]
+            if unknown:
+                raise UsageError("--runtime must be one of %s, got %r" % (", ".join(RUNTIMES), unknown[0]))
+            return list(dict.fromkeys(self.runtime))
+        if self.model is not None and tflite_model.is_tflite(self.model):
+            return ["tflite"]
+        return None
 
     def shape(self):
         return input_shapes.parse(self.input_shape)
@@ -110,6 +127,11 @@ class TimingOverrides:
 Objective = Annotated[Optional[str], typer.Option(
     "--objective", help="What 'best' means among feasible variants: latency (default), energy or size "
     "(default: the device's objective).", show_default=False)]
+
+
+def with_runtimes(device, runtimes):
+    """The device measuring with the command line's runtimes (ModelChoice.runtimes)."""
+    return device if not runtimes else dataclasses.replace(device, runtimes=list(runtimes))
 
 
 def with_objective(device, objective):

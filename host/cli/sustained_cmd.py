@@ -8,7 +8,7 @@ from ...shared.errors import UsageError
 from .. import deploy as jobs
 from .. import render
 from . import common
-from .options import AcceptNewHostKey, DeviceName, JsonFlag, LockTimeout, ModelChoice, TimingOverrides
+from .options import AcceptNewHostKey, DeviceName, JsonFlag, LockTimeout, ModelChoice, TimingOverrides, with_runtimes
 
 Variant = Annotated[str, typer.Option("--variant", help="Which variant to run (a name from the recipe).")]
 Duration = Annotated[float, typer.Option("--duration", min=1, max=4 * 3600, help="Seconds of continuous runs.")]
@@ -23,7 +23,8 @@ def sustained(choice: ModelChoice, timing: TimingOverrides, device: DeviceName, 
     """Run one variant continuously; latency, temperature, frequency and power against time."""
     target = common.find_device(device)
     settings = timing.settings_for(target)
-    source, variants = common.make_variants(choice)
+    target = with_runtimes(target, choice.runtimes())
+    source, variants = common.make_variants(choice, target.runtimes)
     chosen = next((v for v in variants if v.name == variant), None)
     if chosen is None or not chosen.ok:
         known = ", ".join(v.name for v in variants if v.ok)

@@ -27,7 +27,7 @@ import numpy as np
 from ...shared.errors import first_line
 from ...shared.fidelity import compare_outputs, summarize
 from ...shared.measurement import Fidelity
-from .. import modelinfo
+from .. import modelinfo, tflite_model
 from .. import metrics
 from ..dataset import model_outputs
 
@@ -54,6 +54,8 @@ MIB = float(2 ** 20)
 def describe(path, source_info=None, input_shapes=None):
     """``input_shapes``: the shapes each input is fed at (Dataset.feed_shapes), so the
     multiply-adds of a model with dynamic dimensions count at the measured size."""
+    if tflite_model.is_tflite(path):
+        return tflite_model.describe(path, source_info)
     model = modelinfo.load(path)
     macs = modelinfo.multiply_adds(model, input_shapes)
     with open(path, "rb") as handle:
@@ -84,13 +86,14 @@ def reference(source, dataset, metric_specs=None, known_outputs=None):
     return None if outputs is None else Reference(outputs, metric_specs)
 
 
-def fidelity(path, dataset, reference):
-    """The same comparison the agent makes on the board, so host and device figures agree."""
+def fidelity(path, dataset, reference, io_names=None):
+    """The same comparison the agent makes on the board, so host and device figures agree
+    (``io_names``: the original's names for a file that names its tensors otherwise)."""
     if reference is None:
         return None
     reference_outputs, metric_specs = reference.outputs, reference.metric_specs
     count = len(next(iter(reference_outputs.values())))
-    outputs = model_outputs(path, dataset, count)
+    outputs = model_outputs(path, dataset, count, io_names)
     if outputs is None or set(outputs) != set(reference_outputs):
         return Fidelity(measured=False, reason="the variant's inputs or outputs differ from the original's").to_dict()
     specs = metric_specs if metric_specs is not None else metrics.resolve(reference_outputs, {})

@@ -204,6 +204,19 @@ class MixedPrecisionOptions:
 
 
 @dataclass(frozen=True)
+class TfliteStaticOptions:
+    calibration_samples: int = 128
+    # 16: int16 activations (static_wi8_ai16), for models that lose too much at 8.
+    activation_bits: int = 8
+
+    def validate(self):
+        if self.calibration_samples < 1:
+            raise UsageError("calibration_samples must be >= 1")
+        if self.activation_bits not in (8, 16):
+            raise UsageError("activation_bits must be 8 or 16, not %r" % (self.activation_bits,))
+
+
+@dataclass(frozen=True)
 class ResolutionOptions:
     scale: float = 0.75           # input side multiplier (0.75: 96x96 -> 72x72)
 

@@ -28,7 +28,8 @@ QDQ_PER_CHANNEL_OPSET = 13
 QUANTIZED_OPS = {"QuantizeLinear", "DequantizeLinear", "DynamicQuantizeLinear", "QLinearConv", "QLinearMatMul",
                  "ConvInteger", "MatMulInteger", "MatMulNBits", "QLinearAdd", "QLinearMul", "QGemm"}
 # Steps that change numeric precision: none of them applies to a quantized graph.
-QUANTIZING_STEPS = {"fp16", "int8-dynamic", "int8-static", "mixed-precision", "int4-weight"}
+QUANTIZING_STEPS = {"fp16", "int8-dynamic", "int8-static", "mixed-precision", "int4-weight",
+                    "tflite-fp16", "tflite-int8-dynamic", "tflite-int8-weights", "tflite-int8-static"}
 PREPARED_NAME = "prepared.onnx"
 
 
@@ -50,6 +51,15 @@ class PreparedModel:
             return ("the model is already quantized (it has %s): %s would change its precision a second time"
                     % (", ".join(self.quantized_ops), ", ".join(quantizing)))
         return None
+
+
+def as_given_tflite(path):
+    """A .tflite needs no preparation (it is one runtime's own format, made by one
+    converter); a quantized one refuses to be quantized again."""
+    from .. import tflite_model
+
+    quantized = [] if tflite_model.is_float(path) else ["int8 or float16 tensors"]
+    return PreparedModel(Path(path), 0, [], quantized)
 
 
 def default_opset(model):

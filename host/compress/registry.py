@@ -19,9 +19,11 @@ from ...shared.errors import ModelError, UsageError
 
 ONNX = "onnx"
 TORCH = "torch"
+TFLITE = "tflite"   # file -> file, on a .tflite
+LEVELS = (ONNX, TORCH, TFLITE)
 
-# Cheap to import: loaded for any lookup.
-_ONNX_MODULES = ("techniques", "onnx_steps")
+# Cheap to import (the TFLite steps import their toolchain when they run): loaded for any lookup.
+_ONNX_MODULES = ("techniques", "onnx_steps", "tflite_steps")
 # Imports torch and torch-pruning, which costs seconds: loaded only when a name is not
 # found among the ONNX techniques or the whole list is asked for, so ONNX-only work
 # (`compress model.onnx`) does not pay for it.
@@ -36,13 +38,13 @@ class Technique:
     options_class: type
     generate: Callable
     summary: str
-    level: str = ONNX   # ONNX: file -> file; TORCH: changes a PyTorch model before export
+    level: str = ONNX   # ONNX, TFLITE: file -> file; TORCH: changes a PyTorch model before export
 
 
 def register(name, options_class, summary, level=ONNX):
     """Decorator registering a generator; a name registered twice is a programming error."""
-    if level not in (ONNX, TORCH):
-        raise ValueError("technique %r: level must be %r or %r, not %r" % (name, ONNX, TORCH, level))
+    if level not in LEVELS:
+        raise ValueError("technique %r: level must be one of %r, not %r" % (name, LEVELS, level))
 
     def wrap(function):
         if name in _REGISTRY:

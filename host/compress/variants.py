@@ -1,7 +1,9 @@
 """Making variants of a model, each a chain of steps with a manifest, cached by hash.
 
 A variant is an ordered chain: module-level (PyTorch) steps first, then export to
-ONNX, then ONNX-level steps, each taking the previous output. The cache key covers
+ONNX and ONNX-level steps, or export to TensorFlow Lite and one TFLite step; each step
+takes the previous output. A TFLite chain starts from the PyTorch model (litert-torch
+converts modules, not ONNX graphs) or from a .tflite the user gave. The cache key covers
 everything that decides a variant's bytes and its manifest's figures: the source
 model's hash (and the PyTorch weights' hash for module-level chains), every step and
 its options, the hash of the whole dataset (every manifest's host fidelity is computed
@@ -30,7 +32,7 @@ import numpy as np
 
 from ... import host
 from ...shared.errors import ModelError, UsageError
-from .. import modelinfo, paths
+from .. import modelinfo, paths, tflite_model
 from . import accounting, prepare
 from . import options as opts
 from . import registry
@@ -78,18 +80,40 @@ class VariantSpec:
 
     @property
     def torch_steps(self):
-        return [s for s in self.steps if registry.get(s.technique).level == "torch"]
+        return [s for s in self.steps if registry.get(s.technique).level == registry.TORCH]
+
+    @property
+    def tflite_steps(self):
+        return [s for s in self.steps if registry.get(s.technique).level == registry.TFLITE]
+
+    @property
+    def format(self):
+        """The file this chain makes: "tflite" or "onnx"."""
+        return "tflite" if self.tflite_steps else "onnx"
+
+    @property
+    def runtime(self):
+        """The board runtime that runs this variant's file."""
+        return FORMAT_RUNTIMES[self.format]
 
     def validate(self):
         if not self.steps:
             raise UsageError("variant '%s' has no steps" % self.name)
-        seen_onnx = False
-        for step in self.steps:
-            if registry.get(step.technique).level == "onnx":
-                seen_onnx = True
-            elif seen_onnx:
-                raise UsageError("variant '%s': PyTorch step '%s' must come before the ONNX steps"
-                                 % (self.name, step.technique))
+        levels = [registry.get(step.technique).level for step in self.steps]
+        seen_file = None
+        for step, level in zip(self.steps, levels):
+            if level != registry.TORCH:
+                seen_file = step.technique
+            elif seen_file:
+                raise UsageError("variant '%s': PyTorch step '%s' must come before '%s'"
+                                 % (self.name, step.technique, seen_file))
+        if registry.ONNX in levels and registry.TFLITE in levels:
+            raise UsageError("variant '%s' mixes ONNX steps and TensorFlow Lite steps; a variant is one file "
+                             "for one runtime" % self.name)
+        if levels.count(registry.TFLITE) > 1:
+            raise UsageError("variant '%s' has %d TensorFlow Lite steps; it takes one (tflite, tflite-fp16, "
+                             "tflite-int8-dynamic, tflite-int8-weights or tflite-int8-static)"
+                             % (self.name, levels.count(registry.TFLITE)))
         names = [s.technique for s in self.steps]
         if "fp32" in names and len(names) > 1:
             raise UsageError("variant '%s': fp32 is the unchanged baseline and cannot be chained" % self.name)
@@ -97,6 +121,10 @@ class VariantSpec:
             if retrains in names and "distill" not in names[names.index(retrains):]:
                 raise UsageError("variant '%s': a %s step needs a distill step after it to train the result"
                                  % (self.name, retrains))
+
+
+# Each variant file's format and the board runtime that runs it.
+FORMAT_RUNTIMES = {"onnx": "onnxruntime", "tflite": "tflite"}
 
 
 @dataclass
@@ -110,6 +138,18 @@ class Variant:
     @property
     def ok(self):
         return self.failure is None
+
+    @property
+    def runtime(self):
+        """The runtime that runs this variant on the board (manifests before runtimes
+        were a choice were all ONNX)."""
+        return self.manifest.get("runtime") or "onnxruntime"
+
+    @property
+    def io_names(self):
+        """The original model's input and output names, by position, for a file whose
+        own tensors are named otherwise (a converted .tflite); None when they match."""
+        return self.manifest.get("io_names")
 
     @property
     def sha256(self):
@@ -153,6 +193,19 @@ def default_specs(reduce_range=False):
     ]
 
 
+def tflite_specs(float_source=True, given=False):
+    """The TensorFlow Lite grid: the float model (``given``: the user's .tflite, named
+    ``as-given``, whatever its precision) and ai-edge-quantizer's post-training recipes
+    (none for a model that is already quantized)."""
+    specs = [VariantSpec.build("as-given" if given else "tflite-fp32", "tflite")]
+    if float_source:
+        specs += [VariantSpec.build("tflite-fp16", "tflite-fp16"),
+                  VariantSpec.build("tflite-int8-dynamic", "tflite-int8-dynamic"),
+                  VariantSpec.build("tflite-int8-weights", "tflite-int8-weights"),
+                  VariantSpec.build("tflite-int8-static", "tflite-int8-static")]
+    return specs
+
+
 def _hash_arrays(arrays):
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -186,7 +239,7 @@ def _data_record(dataset, data_sha):
             "constants": sorted(getattr(dataset, "constants", None) or {})}
 
 
-def _versions(with_torch=False):
+def _versions(with_torch=False, with_tflite=False):
     import onnxruntime
 
     versions = {"edgeshrink": host.__version__, "onnxruntime": onnxruntime.__version__}
@@ -195,18 +248,33 @@ def _versions(with_torch=False):
         import torch_pruning
 
         versions.update(torch=torch.__version__, torch_pruning=torch_pruning.__version__)
+    if with_tflite:
+        from importlib.metadata import PackageNotFoundError, version
+
+        for package in ("litert-torch", "ai-edge-quantizer", "ai-edge-litert"):
+            try:
+                versions[package] = version(package)
+            except PackageNotFoundError:
+                versions[package] = None
     return versions
 
 
-def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=(), metric_specs=None):
+def _uses_torch(spec, source_is_tflite):
+    """Whether the variant's bytes come from the PyTorch model (its steps, or its
+    conversion to TFLite)."""
+    return bool(spec.torch_steps) or (bool(spec.tflite_steps) and not source_is_tflite)
+
+
+def cache_key(source_sha, spec, data_sha, torch_source=None, preparation=(), metric_specs=None,
+              source_is_tflite=False):
     """``data_sha`` is ``dataset_hash``: every variant's manifest holds figures computed on
     the data, judged by ``metric_specs`` (part of the key when given)."""
-    uses_torch = bool(spec.torch_steps)
+    uses_torch = _uses_torch(spec, source_is_tflite)
     key = {"source": source_sha, "steps": [s.to_dict() for s in spec.steps], "data": data_sha,
            "torch": torch_source.state_sha if uses_torch else None,
            "train": _hash_arrays({"x": torch_source.train_x, "y": torch_source.train_y})
            if uses_torch and torch_source.has_training_data else None,
-           "versions": _versions(uses_torch)}
+           "versions": _versions(uses_torch, bool(spec.tflite_steps))}
     if preparation and not uses_torch:
         # What preparing the source did; absent for a model that needed nothing, so the
         # keys of variants made before preparation existed still hold.
@@ -241,19 +309,16 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
     host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve) against
     ``references``, the source's outputs when the caller has them (else they are computed)."""
     source = Path(source)
-    modelinfo.load(source)  # fail early and clearly on a bad file
-    for spec in specs:
-        if spec.torch_steps and torch_source is None:
-            raise UsageError("variant '%s' has PyTorch steps (%s) but the model is an ONNX file; "
-                             "use the demo or give the PyTorch model with --torch module:function"
-                             % (spec.name, ", ".join(s.technique for s in spec.torch_steps)))
+    source_is_tflite = tflite_model.is_tflite(source)
+    _check_makeable(source, source_is_tflite, specs, torch_source)
     source_sha = modelinfo.sha256_file(source)
     source_info = accounting.describe(source, input_shapes=dataset.feed_shapes())
     data_sha = dataset_hash(dataset)
     root = Path(cache_dir) if cache_dir else paths.cache_dir() / "variants"
     root.mkdir(parents=True, exist_ok=True)
     _remove_dead_staging(root)
-    prepared = prepare.prepare(source, root / "prepared" / source_sha[:32])
+    prepared = (prepare.as_given_tflite(source) if source_is_tflite
+                else prepare.prepare(source, root / "prepared" / source_sha[:32]))
     for step in prepared.steps:
         log("prepare: %s %s" % (step["step"], json.dumps(step["details"], sort_keys=True)))
     made: List[Variant] = []
@@ -267,7 +332,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 made.append(_failed(spec, refused))
                 continue
             folder = root / cache_key(source_sha, spec, data_sha, torch_source,
-                                      [step["step"] for step in prepared.steps], metric_specs)
+                                      [step["step"] for step in prepared.steps], metric_specs, source_is_tflite)
             cached = _cached(folder, spec, log)
             if cached is not None:
                 made.append(cached)
@@ -283,9 +348,36 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 log("compress: %s failed: %s" % (spec.name, failure.message))
                 made.append(_failed(spec, failure.message))
                 continue
-            made.append(Variant(spec.name, folder / "model.onnx",
+            made.append(Variant(spec.name, folder / _file_name(spec),
                                 json.loads((folder / "manifest.json").read_text())))
     return made
+
+
+def _check_makeable(source, source_is_tflite, specs, torch_source):
+    """Every variant can be made from this source, or one UsageError saying why not."""
+    if source_is_tflite:
+        tflite_model.check(source)   # fail early and clearly on a bad file
+        for spec in specs:
+            if not spec.tflite_steps:
+                raise UsageError("variant '%s' (%s) needs an ONNX or PyTorch model, but the model is a TensorFlow "
+                                 "Lite file; its variants are TFLite steps (tflite, tflite-fp16, "
+                                 "tflite-int8-dynamic, tflite-int8-weights, tflite-int8-static)"
+                                 % (spec.name, spec.technique))
+        return
+    modelinfo.load(source)  # fail early and clearly on a bad file
+    for spec in specs:
+        if spec.torch_steps and torch_source is None:
+            raise UsageError("variant '%s' has PyTorch steps (%s) but the model is an ONNX file; "
+                             "use the demo or give the PyTorch model with --torch module:function"
+                             % (spec.name, ", ".join(s.technique for s in spec.torch_steps)))
+        if spec.tflite_steps and torch_source is None:
+            raise UsageError("variant '%s' is a TensorFlow Lite variant, which edgeshrink makes from a PyTorch "
+                             "model (litert-torch), but the model is an ONNX file; use the demo, give the PyTorch "
+                             "model with --torch module:function, or pass a .tflite file" % spec.name)
+
+
+def _file_name(spec):
+    return "model." + spec.format
 
 
 def _cached(folder, spec, log):
@@ -294,7 +386,7 @@ def _cached(folder, spec, log):
         return None
     manifest = json.loads((folder / "manifest.json").read_text())
     if not accounting.made_under_time_pressure(manifest):
-        return Variant(spec.name, folder / "model.onnx", manifest, cached=True)
+        return Variant(spec.name, folder / _file_name(spec), manifest, cached=True)
     log("compress: %s was cut short by a time limit when it was made: making it again" % spec.name)
     shutil.rmtree(folder, ignore_errors=True)
     return None
@@ -304,6 +396,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     """Apply every step; returns the final file and each step's record."""
     records, current = [], Path(source)
     torch_steps = spec.torch_steps
+    suffix = "." + spec.format
     if torch_steps:
         from ..torch_export import export_onnx
         from .torch_steps import TorchWork
@@ -315,26 +408,44 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
             started = time.time()
             details = _step(step, (staging, workdir), registry.get(step.technique).generate, work, step.options)
             records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
-        current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
-                              torch_source.input_name, torch_source.output_name)
-    onnx_steps = spec.steps[len(torch_steps):]
-    for index, step in enumerate(onnx_steps):
-        output = staging / ("step%d.onnx" % index)
+        if spec.format == "onnx":
+            current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
+                                  torch_source.input_name, torch_source.output_name)
+    if spec.tflite_steps and (torch_steps or not tflite_model.is_tflite(source)):
+        current, record = _to_tflite(work.model if torch_steps else torch_source.fresh(), torch_source,
+                                     staging, workdir)
+        records.append(record)
+    file_steps = spec.steps[len(torch_steps):]
+    for index, step in enumerate(file_steps):
+        output = staging / ("step%d%s" % (index, suffix))
         started = time.time()
         generate = registry.get(step.technique).generate
         details = _step(step, (staging, workdir), generate, current, output, step.options, dataset, workdir,
                         **_progress_log(generate, log))
         records.append(dict(step.to_dict(), seconds=round(time.time() - started, 3), details=details))
         current = output
-    final = staging / "model.onnx"
+    final = staging / ("model" + suffix)
     if current == Path(source):
         shutil.copyfile(current, final)
     else:
         os.replace(current, final)
-    for leftover in staging.glob("*.onnx"):
+    for leftover in staging.glob("*" + suffix):
         if leftover != final:
             leftover.unlink()
     return final, records
+
+
+def _to_tflite(model, torch_source, staging, workdir):
+    """The PyTorch model as a float32 .tflite (litert-torch), and the lineage record of
+    the conversion."""
+    from ..tflite_export import export_tflite
+
+    started = time.time()
+    target = staging / "exported.tflite"
+    conversion = Step("tflite-export", None)
+    _step(conversion, (staging, workdir), export_tflite, model, torch_source.input_shape, target)
+    return target, {"technique": "tflite-export", "options": {}, "seconds": round(time.time() - started, 3),
+                    "details": {"converter": "litert-torch", "layout": "inputs and outputs as in PyTorch (NCHW)"}}
 
 
 def _progress_log(generate, log):
@@ -361,11 +472,21 @@ def _check_produced(final, spec, scratch_folders):
     """The variant edgeshrink produced must itself be a loadable model: if not, that is a
     failure of the last step, not of the user's file."""
     try:
-        modelinfo.load(final)
+        tflite_model.check(final) if spec.format == "tflite" else modelinfo.load(final)
     except ModelError as exc:
         last = spec.steps[-1].technique
-        raise StepFailed(last, "it produced a graph that is not a valid ONNX model (%s); the source model is "
-                         "fine and the other variants are unaffected" % _cause(exc, scratch_folders))
+        raise StepFailed(last, "it produced a graph that is not a valid %s model (%s); the source model is "
+                         "fine and the other variants are unaffected"
+                         % ("TensorFlow Lite" if spec.format == "tflite" else "ONNX", _cause(exc, scratch_folders)))
+
+
+def _io_names(source):
+    """The source model's input and output names, in order."""
+    if tflite_model.is_tflite(source):
+        return {"inputs": [t.name for t in tflite_model.inputs(source)],
+                "outputs": [t.name for t in tflite_model.outputs(source)]}
+    model = modelinfo.load(source)
+    return {"inputs": [t.name for t in modelinfo.inputs(model)], "outputs": [t.name for t in modelinfo.outputs(model)]}
 
 
 def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
@@ -377,7 +498,7 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
     try:
         started = time.time()
         final, lineage = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log)
-        if not spec.torch_steps:  # an ONNX chain starts from the prepared model
+        if not spec.torch_steps and spec.format == "onnx":  # an ONNX chain starts from the prepared model
             lineage = [{"technique": "prepare", "options": {}, "seconds": 0.0, "details": step}
                        for step in prepared.steps] + lineage
         _check_produced(final, spec, (staging, workdir))
@@ -394,13 +515,18 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
             # Which samples calibrated and which evaluated (host_fidelity below): never the same ones.
             "data_split": dataset.split.to_dict() if dataset.split else None,
             "compress_seconds": round(time.time() - started, 3),
-            "versions": _versions(bool(spec.torch_steps)), "cache_key": folder.name,
+            "versions": _versions(_uses_torch(spec, tflite_model.is_tflite(source)), bool(spec.tflite_steps)),
+            "cache_key": folder.name,
+            "format": spec.format, "runtime": spec.runtime,
+            # A converted .tflite names its tensors its own way (serving_default_args_0):
+            # the board and the host call them by the original model's names, by position.
+            "io_names": _io_names(source) if spec.format == "tflite" else None,
         }
         try:
             described = accounting.describe(final, source_info, dataset.feed_shapes())
             manifest.update(described)
-            manifest["host_fidelity"] = _fidelity_on(accounting.fidelity(final, dataset, reference), dataset,
-                                                     data_sha)
+            manifest["host_fidelity"] = _fidelity_on(
+                accounting.fidelity(final, dataset, reference, manifest["io_names"]), dataset, data_sha)
         except ModelError as exc:
             raise StepFailed(spec.steps[-1].technique, "the graph it produced does not run on the host (%s); "
                              "the source model is fine" % _cause(exc, (staging, workdir)))
