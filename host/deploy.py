@@ -175,6 +175,14 @@ def default_grid(source, runtimes, reduce_range=False):
     return specs
 
 
+def fit_recipe(source, specs):
+    """A recipe's variants for this source: a recipe always brings the ONNX fp32
+    baseline, which for a .tflite model is the model as given."""
+    if not tflite_model.is_tflite(source.path):
+        return specs
+    return [variant_maker.tflite_specs(given=True)[0] if spec.technique == "fp32" else spec for spec in specs]
+
+
 def _deployment_name(variant):
     return "%s-%s" % (variant.name, variant.sha256[:12])
 

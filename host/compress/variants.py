@@ -385,6 +385,9 @@ def _cached(folder, spec, log):
     if not (folder / "manifest.json").exists():
         return None
     manifest = json.loads((folder / "manifest.json").read_text())
+    # Made before runtimes were a choice: the chain says its format all the same.
+    manifest.setdefault("format", spec.format)
+    manifest.setdefault("runtime", spec.runtime)
     if not accounting.made_under_time_pressure(manifest):
         return Variant(spec.name, folder / _file_name(spec), manifest, cached=True)
     log("compress: %s was cut short by a time limit when it was made: making it again" % spec.name)

@@ -1,0 +1,164 @@
+"""TensorFlow Lite end to end: the host makes .tflite variants (litert-torch and
+ai-edge-quantizer), takes .tflite files as models, and one deploy compares ONNX Runtime
+and TFLite variants on the same board (the real agent on `local`) and installs the winner.
+"""
+
+import json
+
+import numpy as np
+import pytest
+
+from edgeshrink.host.runs import Run
+
+from .conftest import REPO, cli, run_cli
+from .test_tflite_agent import FIXTURES
+
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
+ONNX_GRID = ["fp32", "fp16", "int8-dynamic", "int8-static"]
+TFLITE_GRID = ["tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8-weights", "tflite-int8-static"]
+
+
+def devices_file(tmp_path, runtime):
+    """The shipped devices.toml with the local device's runtime line replaced."""
+    text = (REPO / "devices.toml").read_text()
+    assert 'runtime = "onnxruntime"' in text
+    path = tmp_path / "devices.toml"
+    path.write_text(text.replace('runtime = "onnxruntime"', "runtime = %s" % runtime, 1))
+    return path
+
+
+def deploy(host_env, devices, *args):
+    result = cli(host_env, devices, "deploy", "-d", "local", "--json", *FAST_FLAGS, *args)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_one_deploy_measures_both_runtimes_and_installs_the_winner_with_its_own(tmp_path, demo, host_env):
+    devices = devices_file(tmp_path, '["onnxruntime", "tflite"]')
+    document = deploy(host_env, devices)
+    run = Run.from_dict(document)
+    assert [v.name for v in run.variants] == ONNX_GRID + TFLITE_GRID
+    fp32 = run.variant("fp32")
+    for result in run.variants:
+        m, manifest = result.measurement, result.manifest
+        assert m.ok, (result.name, m.error)
+        tflite = result.name.startswith("tflite")
+        assert m.environment.runtime == ("tflite" if tflite else "onnxruntime")
+        assert manifest["runtime"] == m.environment.runtime
+        # Accuracy on the held-out digits, for both families, against the same labels.
+        accuracy = m.figure("accuracy").value
+        assert accuracy is not None and accuracy > 0.9, (result.name, accuracy)
+        if tflite:
+            assert manifest["format"] == "tflite" and manifest["io_names"] == {"inputs": ["image"],
+                                                                              "outputs": ["logits"]}
+            assert "tflite-export" in [step["technique"] for step in manifest["lineage"]]
+            # The same arithmetic in either format: one multiply-add count.
+            assert manifest["macs"] == fp32.manifest["macs"]
+            assert m.latency_pass.runtime_settings["num_threads"] == 1
+    # Float TFLite is the PyTorch model again; int8 stays within a point of accuracy.
+    assert run.variant("tflite-fp32").measurement.figure("accuracy").value == fp32.measurement.figure("accuracy").value
+    assert abs(run.variant("tflite-int8-static").measurement.figure("accuracy").value
+               - fp32.measurement.figure("accuracy").value) <= 0.02
+    sizes = {v.name: v.manifest["size_bytes"] for v in run.variants}
+    assert sizes["tflite-int8-static"] < 0.35 * sizes["tflite-fp32"]
+    decision = document["decision"]
+    assert decision["chosen"] in ONNX_GRID + TFLITE_GRID and decision["baseline"] == "fp32"
+    assert document["status"] == "installed"
+
+    # --runtime chooses per run: TFLite only, the winner installed as a .tflite and
+    # health-checked by the TFLite interpreter.
+    document = deploy(host_env, devices, "--runtime", "tflite")
+    assert [v["name"] for v in document["variants"]] == TFLITE_GRID
+    chosen = document["decision"]["chosen"]
+    assert chosen in TFLITE_GRID and document["decision"]["baseline"] == "tflite-fp32"
+    status = cli(host_env, devices, "status", "-d", "local", "--json")
+    assert status.returncode == 0, status.stderr
+    state = json.loads(status.stdout)
+    assert state["manifest"]["runtime"] == "tflite" and state["active"].startswith(chosen + "-")
+    deployment = tmp_path / "devices" / "local" / "deployments" / state["active"]
+    assert sorted(p.name for p in deployment.iterdir()) == ["manifest.json", "model.tflite"]
+    text = cli(host_env, devices, "status", "-d", "local")
+    assert "runtime" in text.stdout and "tflite" in text.stdout
+
+
+@pytest.mark.slow
+def test_module_level_steps_chain_into_the_tflite_export(tmp_path, demo, host_env):
+    recipe = tmp_path / "combined.toml"
+    recipe.write_text('[[variant]]\nname = "p50-kd-tflite-int8"\nsteps = [{ step = "prune", ratio = 0.5 },'
+                      ' { step = "distill", epochs = 1 }, { step = "tflite-int8-static" }]\n')
+    result = run_cli(["compress", "--recipe", str(recipe), "--json"], host_env)
+    assert result.returncode == 0, result.stderr
+    made = {v["name"]: v for v in json.loads(result.stdout)["variants"]}
+    combined = made["p50-kd-tflite-int8"]["manifest"]
+    assert [step["technique"] for step in combined["lineage"]] == ["prune", "distill", "tflite-export",
+                                                                  "tflite-int8-static"]
+    assert combined["runtime"] == "tflite" and made["p50-kd-tflite-int8"]["path"].endswith(".tflite")
+    assert combined["macs"] < 0.5 * made["fp32"]["manifest"]["macs"]
+    assert combined["host_fidelity"]["accuracy"] > 0.9
+    for key in ("size_bytes", "entropy_coded_bytes", "params", "sha256", "versions"):
+        assert combined[key], key
+    assert combined["versions"]["litert-torch"] and combined["versions"]["ai-edge-quantizer"]
+
+
+def test_an_onnx_model_asked_for_tflite_variants_says_a_pytorch_model_is_needed(tmp_path, tiny_model, host_env):
+    result = run_cli(["compress", str(tiny_model), "--runtime", "tflite"], host_env)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "PyTorch model" in result.stderr and "--torch" in result.stderr
+    assert len([line for line in result.stderr.splitlines() if line.startswith("edgeshrink: error")]) == 1
+
+
+def fixture_data(tmp_path):
+    """The fixtures' digits as a --data file, under the .tflite's own input name."""
+    data = np.load(FIXTURES / "data.npz")
+    path = tmp_path / "digits.npz"
+    np.savez(path, serving_default_args_0=data["inputs"][:, 0], calib__serving_default_args_0=data["calibration"][:, 0])
+    return path
+
+
+def test_a_float_tflite_deploys_as_given_plus_the_quantizers_variants(tmp_path, host_env):
+    devices = devices_file(tmp_path, '"onnxruntime"')
+    # A .tflite model chooses the tflite runtime although the device lists onnxruntime.
+    document = deploy(host_env, devices, str(FIXTURES / "fp32.tflite"), "--data", str(fixture_data(tmp_path)))
+    names = [v["name"] for v in document["variants"]]
+    assert names == ["as-given"] + TFLITE_GRID[1:]
+    references = np.load(FIXTURES / "data.npz")["references"]
+    run = Run.from_dict(document)
+    for result in run.variants:
+        assert result.measurement.ok, (result.name, result.measurement.error)
+        assert result.measurement.environment.runtime == "tflite"
+        # No renaming: a given .tflite is known by its own tensor names.
+        assert result.manifest["io_names"]["inputs"] == ["serving_default_args_0"]
+    assert run.variant("as-given").measurement.figure("agreement").value == 1.0
+    assert run.variant("tflite-int8-static").measurement.figure("agreement").value >= 0.9
+    assert references.shape == (16, 1, 10)
+    assert document["decision"]["baseline"] == "as-given"
+
+
+def test_a_quantized_tflite_is_measured_as_given_and_never_quantized_twice(tmp_path, host_env):
+    result = run_cli(["compress", str(FIXTURES / "int8-static.tflite"), "--data", str(fixture_data(tmp_path)),
+                      "--json"], host_env)
+    assert result.returncode == 0, result.stderr
+    variants = json.loads(result.stdout)["variants"]
+    assert [v["name"] for v in variants] == ["as-given"]
+    assert variants[0]["manifest"]["host_fidelity"]["agreement"] == 1.0
+    recipe = tmp_path / "again.toml"
+    recipe.write_text('[[variant]]\nname = "twice"\nsteps = [{ step = "tflite-int8-dynamic" }]\n')
+    again = run_cli(["compress", str(FIXTURES / "int8-static.tflite"), "--recipe", str(recipe), "--json"], host_env)
+    twice = next(v for v in json.loads(again.stdout)["variants"] if v["name"] == "twice")
+    assert twice["failure"] and "already quantized" in twice["failure"]
+
+
+def test_a_tflite_with_a_custom_op_fails_in_one_line_naming_the_op(host_env):
+    result = run_cli(["compress", str(FIXTURES / "custom-op.tflite")], host_env)
+    assert result.returncode == 8, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("edgeshrink: error")]
+    assert "unresolved custom op: EdgeshrinkMystery" in line
+
+
+def test_a_tflite_model_refuses_the_onnx_runtime_in_one_line(host_env):
+    result = run_cli(["compress", str(FIXTURES / "fp32.tflite"), "--runtime", "onnxruntime"], host_env)
+    assert result.returncode == 2, result.stderr
+    assert "runs on the tflite runtime" in result.stderr and "Traceback" not in result.stderr
