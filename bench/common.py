@@ -1,8 +1,10 @@
 """Shared set-up for the benchmarks: an isolated host home, the demo, its variants,
 and the report each benchmark prints and saves under bench/results/."""
 
+import math
 import os
 import platform
+import random
 import statistics
 import sys
 import tempfile
@@ -71,3 +73,17 @@ def median(values):
 def row(*cells, widths=None):
     widths = widths or [18] + [12] * (len(cells) - 1)
     return "  ".join(str(c).ljust(w) if i == 0 else str(c).rjust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+
+def geomean(values):
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def bootstrap_ci(values, stat=geomean, resamples=4000, seed=1):
+    """95% percentile-bootstrap interval of stat(values); seeded, so a rerun on the same
+    data prints the same interval."""
+    if len(values) < 2:
+        return (values[0], values[0]) if values else (None, None)
+    rng = random.Random(seed)
+    draws = sorted(stat([rng.choice(values) for _ in values]) for _ in range(resamples))
+    return draws[int(0.025 * resamples)], draws[int(0.975 * resamples) - 1]

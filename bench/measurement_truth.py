@@ -55,7 +55,7 @@ import threading
 import time
 from pathlib import Path
 
-from common import REPO, Report, demo_variants, isolated_home, local_device, median, row
+from common import REPO, Report, bootstrap_ci, demo_variants, geomean, isolated_home, local_device, median, row
 
 FINDING = ("finding: no systematic agent-vs-bare difference (input, warmup, affinity/nice, heap state, "
            "timer placement all within noise); agent_overhead.py's 0.936 was round-to-round noise read "
@@ -133,20 +133,6 @@ DIAGNOSES = [
 
 
 # -- statistics --------------------------------------------------------------------
-
-def geomean(values):
-    return math.exp(sum(math.log(v) for v in values) / len(values))
-
-
-def bootstrap_ci(values, stat=geomean, resamples=4000, seed=1):
-    """95% percentile-bootstrap interval of stat(values); seeded, so a rerun on the same
-    data prints the same interval."""
-    if len(values) < 2:
-        return (values[0], values[0]) if values else (None, None)
-    rng = random.Random(seed)
-    draws = sorted(stat([rng.choice(values) for _ in values]) for _ in range(resamples))
-    return draws[int(0.025 * resamples)], draws[int(0.975 * resamples) - 1]
-
 
 def ratio_line(ratios, low_goal=None, high_goal=None):
     """'1.004 [0.996, 1.012] (n=12; rounds 0.985..1.021)' and the verdict against the goal band."""
