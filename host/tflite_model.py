@@ -49,7 +49,10 @@ def _interpreter(path, threads=1):
         interpreter.allocate_tensors()
     except Exception as exc:
         text = str(exc).strip().splitlines()
-        raise ModelError("%s cannot be read by TensorFlow Lite: %s" % (path, (text or [type(exc).__name__])[0][:300]))
+        missing_op = any(marker in "\n".join(text).lower() for marker in ("custom op", "didn't find op"))
+        raise ModelError("%s cannot be read by TensorFlow Lite: %s" % (path, (text or [type(exc).__name__])[0][:300]),
+                         "the board's interpreter lacks the same op: export the model with builtin ops only"
+                         if missing_op else "re-export it, or check the file was copied completely")
     return interpreter
 
 

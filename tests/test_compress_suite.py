@@ -251,7 +251,7 @@ def test_recipes_parse_and_refuse_what_cannot_work(tmp_path):
         '[[variant]]\nname = "b"\nsteps = [{ step = "teleport" }]\n': "unknown technique 'teleport'",
         '[[variant]]\nname = "b"\nsteps = [{ step = "prune", colour = 1 }]\n': "unknown option(s) colour",
         '[[variant]]\nname = "b"\nsteps = [{ step = "int8-static" }, { step = "prune" }]\n':
-            "must come before the ONNX steps",
+            "must come before 'int8-static'",
         '[[variant]]\nname = "b"\nsteps = [{ step = "width", width = 0.5 }]\n': "needs a distill step after it",
         '[[variant]]\nname = "b"\nsteps = [{ step = "prune", ratio = 2.0 }]\n': "ratio must be in",
         'oops = 1\n': "unknown top-level key",

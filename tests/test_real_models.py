@@ -82,13 +82,13 @@ def test_files_that_are_not_onnx_say_what_they_are_and_what_to_do(tmp_path, host
     tflite.write_bytes(b"\x1c\x00\x00\x00TFL3" + bytes(56))   # a flatbuffer with TFLite's file identifier
     onnx_model = tiny_convnet(tmp_path / "tiny.onnx")
     cases = [
-        (["compress", str(tflite)], 8, "is a TensorFlow Lite flatbuffer, not an ONNX model", "tf2onnx"),
+        (["compress", str(tflite)], 8, "cannot be read by TensorFlow Lite", "check the file was copied completely"),
         (["compress", str(scripted)], 8, "is a PyTorch archive", "--torch FILE --input-shape"),
         (["compress", "--torch", str(state), "--input-shape", "1,3"], 8, "was written by torch.save",
          "--torch module:function"),
         (["compress", "--torch", str(onnx_model), "--input-shape", "1,3,16,16"], 2, "that is an ONNX model",
          "pass an ONNX model as MODEL"),
-        (["--debug", "compress", str(tflite)], 8, "is a TensorFlow Lite flatbuffer", "Traceback"),
+        (["--debug", "compress", str(tflite)], 8, "cannot be read by TensorFlow Lite", "Traceback"),
     ]
     for args, code, what, advice in cases:
         result = cli(host_env, devices, *args)
