@@ -96,6 +96,32 @@ def is_float(path):
     return all(t == np.float32 for t in edges) and not any(t in (np.int8, np.uint8, np.float16) for t in stored)
 
 
+def float_weights(path):
+    """As accounting.float_weights: weight tensors (stored, two or more dimensions) and
+    how many of them, and how many bytes, are still float32."""
+    interpreter = check(path)
+    details = {d["index"]: d for d in interpreter.get_tensor_details()}
+    weights = [details[i] for i in _constants(interpreter) if i in details and len(details[i]["shape"]) >= 2]
+    floats = [d for d in weights if np.dtype(d["dtype"]) == np.float32]
+    return {"total": len(weights), "float32": len(floats),
+            "float32_bytes": sum(4 * int(np.prod(d["shape"])) for d in floats)}
+
+
+# The ops a quantizer adds between float and integer (or half) tensors.
+CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
+
+
+def conversions(path):
+    """The op names of a model's conversion ops (one entry per op)."""
+    return [op["op_name"] for op in check(path)._get_ops_details() if op["op_name"] in CONVERSION_OPS]
+
+
+def host_runner(path, io_names=None):
+    """(run(feed), input names) on one thread: what host timing calls, as for ONNX."""
+    runner = _runner(path, io_names)
+    return runner.run, [spec["name"] for spec in runner.input_specs()]
+
+
 def _constants(interpreter):
     """Tensor indices that no op produces and that are not graph inputs: the stored weights."""
     produced, consumed = set(), set()

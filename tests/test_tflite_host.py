@@ -99,6 +99,9 @@ def test_module_level_steps_chain_into_the_tflite_export(tmp_path, demo, host_en
     for key in ("size_bytes", "entropy_coded_bytes", "params", "sha256", "versions"):
         assert combined[key], key
     assert combined["versions"]["litert-torch"] and combined["versions"]["ai-edge-quantizer"]
+    # Timed on the host against the float .tflite it quantized: TFLite against TFLite.
+    timing = combined["host_timing"]
+    assert timing["measured"] and timing["runtime"] == "tflite" and timing["source_ms_median"] > 0
 
 
 def test_an_onnx_model_asked_for_tflite_variants_says_a_pytorch_model_is_needed(tmp_path, tiny_model, host_env):

@@ -146,23 +146,25 @@ def quantized_flags(step, source, variant, source_info, variant_info, timing):
                          100.0 * grown / source_info["size_bytes"], reason)})
     if slower:
         flags.append({"flag": SLOWER_ON_HOST, "step": step, "text": "%.2fx slower than its source on this host "
-                      "(median %.3f ms vs %.3f ms, one sample, onnxruntime CPU, 1 thread): a host observation, the "
+                      "(median %.3f ms vs %.3f ms, one sample, %s CPU, 1 thread): a host observation, the "
                       "board's measurement decides; %s" % (timing["ratio"], timing["variant_ms_median"],
-                                                           timing["source_ms_median"], reason)})
+                                                           timing["source_ms_median"],
+                                                           timing.get("runtime", "onnxruntime"), reason)})
     return flags
 
 
 def why_not_smaller(source, variant):
     """What the variant's graph shows against quantization paying off."""
     reasons = []
-    weights = float_weights(variant)
+    weights = tflite_model.float_weights(variant) if tflite_model.is_tflite(variant) else float_weights(variant)
     if weights["float32"]:
         reasons.append("weights stayed float: %d of %d weight tensors are float32, %s"
                        % (weights["float32"], weights["total"], readable_size(weights["float32_bytes"])))
     converting, before = _conversions(variant), _conversions(source)
     if len(converting) > len(before):
-        reasons.append("%d conversion nodes added (%s)" % (len(converting) - len(before),
-                                                           ", ".join(sorted(set(converting)))))
+        reasons.append("%d conversion %s added (%s)" % (
+            len(converting) - len(before), "ops" if tflite_model.is_tflite(variant) else "nodes",
+            ", ".join(sorted(set(converting)))))
     return "; ".join(reasons) or "no weight stayed float32 and no conversion node was added"
 
 
@@ -190,31 +192,34 @@ def _conversions(path):
     """The op types of a model's conversion nodes (one entry per node)."""
     import onnx
 
+    if tflite_model.is_tflite(path):
+        return tflite_model.conversions(path)
     graph = onnx.load(str(path), load_external_data=False).graph
     return [node.op_type for node in graph.node if node.op_type in CONVERSION_OPS]
 
 
 # -- host timing ----------------------------------------------------------------------
 
-def host_timing(source, variant, dataset):
+def host_timing(source, variant, dataset, io_names=None):
     """Source and variant timed side by side on the first evaluation sample: interleaved
     (alternating which runs first, so neither gains from the other's warm caches), one
     thread each, median of up to TIMING_PAIRS runs, bounded to about TIMING_SECONDS.
     Never fails the variant: a model that cannot be timed this way says why."""
     try:
-        sessions = [_session(source), _session(variant)]
-        feeds = [_one_sample(session, dataset) for session in sessions]
-    except Exception as exc:  # onnxruntime raises many types; this is a hint, not a gate
+        runners = [_host_runner(source, io_names), _host_runner(variant, io_names)]
+        feeds = [_one_sample(names, dataset) for _, names in runners]
+    except Exception as exc:  # the runtimes raise many types; this is a hint, not a gate
         return {"measured": False, "reason": first_line(exc)[:300]}
     missing = next((f for f in feeds if isinstance(f, str)), None)
     if missing:
         return {"measured": False, "reason": missing}
     try:
-        times = _interleaved(sessions, feeds)
+        times = _interleaved([run for run, _ in runners], feeds)
     except Exception as exc:
         return {"measured": False, "reason": first_line(exc)[:300]}
     source_ms, variant_ms = (1000.0 * statistics.median(t) for t in times)
     return {"measured": True, "sample": "evaluation sample 0", "threads": 1, "runs": len(times[0]),
+            "runtime": "tflite" if tflite_model.is_tflite(variant) else "onnxruntime",
             "source_ms_median": round(source_ms, 4), "variant_ms_median": round(variant_ms, 4),
             "ratio": round(variant_ms / source_ms, 3) if source_ms > 0 else None}
 
@@ -228,10 +233,18 @@ def _session(path):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _one_sample(session, dataset):
+def _host_runner(path, io_names=None):
+    """(run(feed), input names) of a model on the host's CPU, one thread."""
+    if tflite_model.is_tflite(path):
+        return tflite_model.host_runner(path, io_names)
+    session = _session(path)
+    return (lambda feed: session.run(None, feed)), [i.name for i in session.get_inputs()]
+
+
+def _one_sample(input_names, dataset):
     """The feeds of evaluation sample 0, or a sentence saying which input the data lacks."""
     feeds = _first_sample(dataset)
-    for name in (i.name for i in session.get_inputs()):
+    for name in input_names:
         if name not in feeds:
             return "input '%s' is not in the evaluation data" % name
     return feeds
@@ -246,16 +259,16 @@ def _first_sample(dataset) -> Dict[str, np.ndarray]:
     return {name: values[:1] for name, values in dataset.inputs.items()}
 
 
-def _interleaved(sessions, feeds):
-    for session, feed in zip(sessions, feeds):   # warm-up: the first runs allocate
-        session.run(None, feed)
-        session.run(None, feed)
+def _interleaved(runs, feeds):
+    for run, feed in zip(runs, feeds):   # warm-up: the first runs allocate
+        run(feed)
+        run(feed)
     times: List[List[float]] = [[], []]
     started = time.perf_counter()
     for pair in range(TIMING_PAIRS):
         for index in ((0, 1) if pair % 2 == 0 else (1, 0)):
             begun = time.perf_counter()
-            sessions[index].run(None, feeds[index])
+            runs[index](feeds[index])
             times[index].append(time.perf_counter() - begun)
         if pair + 1 >= TIMING_MIN_PAIRS and time.perf_counter() - started > TIMING_SECONDS:
             break

@@ -418,6 +418,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
         current, record = _to_tflite(work.model if torch_steps else torch_source.fresh(), torch_source,
                                      staging, workdir)
         records.append(record)
+    start = current   # what the file-level steps start from
     file_steps = spec.steps[len(torch_steps):]
     for index, step in enumerate(file_steps):
         output = staging / ("step%d%s" % (index, suffix))
@@ -433,9 +434,9 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     else:
         os.replace(current, final)
     for leftover in staging.glob("*" + suffix):
-        if leftover != final:
+        if leftover not in (final, start):
             leftover.unlink()
-    return final, records
+    return final, records, start
 
 
 def _to_tflite(model, torch_source, staging, workdir):
@@ -500,7 +501,7 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
     staging.mkdir()
     try:
         started = time.time()
-        final, lineage = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log)
+        final, lineage, start = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log)
         if not spec.torch_steps and spec.format == "onnx":  # an ONNX chain starts from the prepared model
             lineage = [{"technique": "prepare", "options": {}, "seconds": 0.0, "details": step}
                        for step in prepared.steps] + lineage
@@ -533,8 +534,16 @@ def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset
         except ModelError as exc:
             raise StepFailed(spec.steps[-1].technique, "the graph it produced does not run on the host (%s); "
                              "the source model is fine" % _cause(exc, (staging, workdir)))
-        manifest["host_timing"], manifest["flags"] = _checks(lineage, source, final, source_info, described,
-                                                             dataset)
+        if spec.format == "tflite":
+            # A TFLite quantizer is judged against the float .tflite it quantized (one
+            # runtime against itself), not against the ONNX or PyTorch original.
+            checked_against, against_info = start, tflite_model.describe(start)
+        else:
+            checked_against, against_info = source, source_info
+        manifest["host_timing"], manifest["flags"] = _checks(lineage, checked_against, final, against_info,
+                                                             described, dataset, manifest["io_names"])
+        if start.parent == staging and start != final and start.exists():
+            start.unlink()   # the float .tflite a TFLite step quantized: not part of the variant
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
         os.rename(staging, folder)
     except OSError:
@@ -554,12 +563,12 @@ def _fidelity_on(fidelity, dataset, data_sha):
                                 "samples": min(accounting.FIDELITY_SAMPLES, dataset.count)})
 
 
-def _checks(lineage, source, final, source_info, described, dataset):
+def _checks(lineage, source, final, source_info, described, dataset, io_names=None):
     """(host timing or None, flags): the flags the steps raised, and for a quantized
     variant a side-by-side host timing and the larger/slower checks against its source."""
     flags = accounting.lineage_flags(lineage)
     quantizing = [r["technique"] for r in lineage if r["technique"] in prepare.QUANTIZING_STEPS]
     if not quantizing:
         return None, flags
-    timing = accounting.host_timing(source, final, dataset)
+    timing = accounting.host_timing(source, final, dataset, io_names)
     return timing, flags + accounting.quantized_flags(quantizing[-1], source, final, source_info, described, timing)
