@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..agent.backends.tflite_backend import TfliteBackend
+from ..agent.backends.tflite_backend import DELEGATE_OP, TfliteBackend
 from ..shared.errors import ModelError, UsageError
 from . import modelinfo
 
@@ -37,15 +37,16 @@ def is_tflite(path):
 
 
 def _interpreter(path, threads=1):
-    """A LiteRT interpreter over ``path`` without delegates: the plain graph, op by op."""
+    """A LiteRT interpreter over ``path`` as a board's loads it: with its default
+    delegate (XNNPACK), which also resolves some ops that are custom to the bare
+    interpreter (MediaPipe's Convolution2DTransposeBias)."""
     try:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
+        from ai_edge_litert.interpreter import Interpreter
     except ImportError:
         raise UsageError("%s is a TensorFlow Lite model, and reading it on the host needs LiteRT" % path,
                          INSTALL_HINT) from None
     try:
-        interpreter = Interpreter(model_path=str(path), num_threads=threads,
-                                  experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+        interpreter = Interpreter(model_path=str(path), num_threads=threads)
         interpreter.allocate_tensors()
     except Exception as exc:
         text = str(exc).strip().splitlines()
@@ -88,7 +89,7 @@ def is_float(path):
     fp16 or int8 model is measured as given): no (de)quantize ops, float inputs and
     outputs, and no int8 or half-precision weights."""
     interpreter = check(path)
-    if any(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in interpreter._get_ops_details()):
+    if any(op["op_name"] in ("QUANTIZE", "DEQUANTIZE") for op in _ops(interpreter)):
         return False
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     stored = [np.dtype(details[i]["dtype"]) for i in _constants(interpreter) if i in details]
@@ -113,7 +114,7 @@ CONVERSION_OPS = ("QUANTIZE", "DEQUANTIZE")
 
 def conversions(path):
     """The op names of a model's conversion ops (one entry per op)."""
-    return [op["op_name"] for op in check(path)._get_ops_details() if op["op_name"] in CONVERSION_OPS]
+    return [op["op_name"] for op in _ops(check(path)) if op["op_name"] in CONVERSION_OPS]
 
 
 def host_runner(path, io_names=None):
@@ -122,10 +123,16 @@ def host_runner(path, io_names=None):
     return runner.run, [spec["name"] for spec in runner.input_specs()]
 
 
+def _ops(interpreter):
+    """The graph's own ops; a delegate's partition node (DELEGATE) stands for some of
+    them and is left out, so nothing counts twice."""
+    return [op for op in interpreter._get_ops_details() if op["op_name"] != DELEGATE_OP]
+
+
 def _constants(interpreter):
     """Tensor indices that no op produces and that are not graph inputs: the stored weights."""
     produced, consumed = set(), set()
-    for op in interpreter._get_ops_details():
+    for op in _ops(interpreter):
         produced.update(int(i) for i in op["outputs"])
         consumed.update(int(i) for i in op["inputs"] if i >= 0)
     graph_inputs = {d["index"] for d in interpreter.get_input_details()}
@@ -138,7 +145,7 @@ def describe(path, source_info=None):
     details = {d["index"]: d for d in interpreter.get_tensor_details()}
     params = sum(int(np.prod(details[i]["shape"])) for i in _constants(interpreter) if i in details)
     macs = 0
-    for op in interpreter._get_ops_details():
+    for op in _ops(interpreter):
         dims = _CONV_WEIGHT_DIMS.get(op["op_name"])
         if dims is None or len(op["inputs"]) < 2:
             continue

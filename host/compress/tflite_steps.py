@@ -32,6 +32,22 @@ def _quantize(source, target, recipe=None, configure=None, calibration=None):
             configure(worker)
         calibrated = worker.calibrate(calibration) if worker.need_calibration else None
         worker.quantize(calibrated).export_model(str(target), overwrite=True)
+    _require_changed(source, target)
+
+
+def _require_changed(source, target):
+    """A quantizer that left every weight in float32 made no variant: say so rather than
+    measure the source again under another name (ai-edge-quantizer finds the ops to
+    quantize through the model's signatures, and some exporters write none)."""
+    from .. import tflite_model
+    from ai_edge_litert.interpreter import Interpreter
+
+    before, after = tflite_model.float_weights(source), tflite_model.float_weights(target)
+    if before["float32"] and after["float32"] == before["float32"]:
+        unsigned = not Interpreter(model_path=str(source)).get_signature_list()
+        raise ValueError("ai-edge-quantizer changed no weight (%d of %d weight tensors still float32)%s"
+                         % (after["float32"], after["total"], "; the model has no signature, through which it "
+                            "finds the ops to quantize: export it with a serving signature" if unsigned else ""))
 
 
 def _calibration(source, dataset, samples):

@@ -180,7 +180,8 @@ def _cause(exc, scratch_folders):
 
 def _failed(spec, reason):
     return Variant(spec.name, None, {"name": spec.name, "technique": spec.technique, "size_bytes": None,
-                                     "failure": reason, "flags": []}, failure=reason)
+                                     "failure": reason, "flags": [], "format": spec.format,
+                                     "runtime": spec.runtime}, failure=reason)
 
 
 def default_specs(reduce_range=False):
