@@ -107,7 +107,7 @@ def main():
         report.print("   %s: %s (%.2f%%)" % (label, best, 100 * accuracy[best]))
         for reference in ("tflite-fp32", "fp32"):
             speed = [r / b for r, b in zip(medians[reference], medians[best])]
-            report.print("     vs %-12s speed x%s; size x%.3f (%d vs %d bytes)" % (
+            report.print("     vs %-12s speed %s; size ratio %.3f (%d vs %d bytes)" % (
                 reference, ratio_text(speed), sizes[best] / sizes[reference], sizes[best], sizes[reference]))
     report.print("   (speed = reference median / variant median per round: above 1 is faster)")
     report.save()
