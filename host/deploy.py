@@ -157,21 +157,30 @@ def compress(source, specs=None, log=_quiet):
                                        metric_specs=source.metrics, references=source.references)
 
 
-def default_grid(source, runtimes, reduce_range=False):
+def default_grid(source, runtimes, reduce_range=False, asked=True, log=_quiet):
     """The built-in variants for each runtime, in the order given: ONNX Runtime's
     precisions, then TFLite's (a .tflite model only TFLite's, and only the model as given
-    when it is already quantized)."""
+    when it is already quantized). A runtime this model cannot have variants for is an
+    error when the user ``asked`` for it (--runtime), and skipped with a log line when it
+    only comes from a device's list."""
     given_tflite = tflite_model.is_tflite(source.path)
     specs = []
     for runtime in runtimes:
-        if runtime == "tflite":
+        if runtime == "tflite" and (given_tflite or source.torch_loader is not None):
             specs += variant_maker.tflite_specs(tflite_model.is_float(source.path) if given_tflite else True,
                                                 given=given_tflite)
-        elif given_tflite:
+        elif runtime == "onnxruntime" and not given_tflite:
+            specs += variant_maker.default_specs(reduce_range)
+        elif runtime == "tflite":
+            why = ("TensorFlow Lite variants are made from a PyTorch model (litert-torch), and %s is an ONNX file"
+                   % source.path)
+            if asked:
+                raise UsageError(why, "use the demo, give the PyTorch model with --torch module:function, or "
+                                      "pass a .tflite file")
+            log("tflite: no variants: " + why)
+        else:
             raise UsageError("%s is a TensorFlow Lite model: it runs on the tflite runtime, not %s"
                              % (source.path, runtime), "pass --runtime tflite, or give the ONNX or PyTorch model")
-        else:
-            specs += variant_maker.default_specs(reduce_range)
     return specs
 
 

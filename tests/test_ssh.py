@@ -22,7 +22,7 @@ from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError, RemoteError, TransientConnectError
 from edgeshrink.shared.measurement import VariantMeasurement
 
-from .conftest import FAST, cli, runs_in, ssh_devices_file
+from .conftest import FAST, REPO, cli, runs_in, ssh_devices_file
 
 FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
@@ -210,17 +210,25 @@ def test_ssh_config_alias_supplies_hostname_port_user_key_and_known_hosts(tmp_pa
 
 @pytest.mark.slow
 def test_setup_installs_the_runtime_on_a_bare_board(tmp_path, ssh_server, host_env, tiny_model):
-    # No `python` in devices.toml: the board's own python3, which has no onnxruntime.
-    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(tmp_path / "bare"))
+    # No `python` in devices.toml: the board's own python3, which has neither runtime.
+    devices = ssh_devices_file(tmp_path / "devices.toml", ssh_server.credentials(), root=str(tmp_path / "bare"),
+                               runtime=["onnxruntime", "tflite"])
     refused = cli(host_env, devices, "deploy", str(tiny_model), "-d", "board", *FAST_FLAGS)
     assert refused.returncode == 7, refused.stderr
     assert "onnxruntime is not installed" in refused.stderr and "edgeshrink devices setup board" in refused.stderr
     setup = cli(host_env, devices, "devices", "setup", "board")
     assert setup.returncode == 0, setup.stderr
     assert "onnxruntime 1." in setup.stdout and str(tmp_path / "bare" / "venv") in setup.stdout
+    assert "tflite ai-edge-litert 2." in setup.stdout   # the board's python3 is 3.10 or newer here
     deployed = cli(host_env, devices, "deploy", str(tiny_model), "-d", "board", "--json", *FAST_FLAGS)
     assert deployed.returncode == 0, deployed.stderr
     assert json.loads(deployed.stdout)["facts"]["python_executable"].startswith(str(tmp_path / "bare" / "venv"))
+    # The interpreter it installed measures a .tflite over SSH.
+    tflite = cli(host_env, devices, "deploy", str(REPO / "tests" / "fixtures" / "tflite" / "fp32.tflite"), "-d",
+                 "board", "--json", *FAST_FLAGS)
+    assert tflite.returncode == 0, tflite.stderr
+    measured = json.loads(tflite.stdout)["variants"][0]["measurement"]
+    assert measured["ok"] and measured["environment"]["runtime"] == "tflite"
 
 
 def test_a_board_that_boots_late_is_reached_by_retrying(tmp_path, host_env):

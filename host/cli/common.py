@@ -82,8 +82,10 @@ def make_variants(choice, runtimes=None):
     source = jobs.resolve_model(choice.model, choice.data, log=log, torch_factory=choice.torch,
                                 input_shape=choice.shape(), train_data=choice.train_data,
                                 metrics=choice.metrics())
+    asked = choice.runtimes()
     specs = jobs.fit_recipe(source, recipe) if recipe else \
-        jobs.default_grid(source, choice.runtimes() or runtimes or ["onnxruntime"], choice.reduce_range)
+        jobs.default_grid(source, asked or runtimes or ["onnxruntime"], choice.reduce_range, asked=bool(asked),
+                          log=log)
     variants = jobs.compress(source, specs, log=log)
     warn_flags(variants)
     return source, variants

@@ -64,8 +64,9 @@ def check(device: DeviceArguments = None, tag: Tags = None, parallel: Parallel =
 
 @common.command
 def setup(device: DeviceArgument):
-    """Create a venv under the device root and install the pinned runtime into it."""
+    """Create a venv under the device root and install the pinned runtimes into it."""
     result = board_setup.setup(common.find_device(device), log=common.log)
-    render.out.print("%s: onnxruntime %s ready in %s" % (device, result["onnxruntime"], result["venv"]))
+    for runtime, version in result["runtimes"].items():
+        render.out.print("%s: %s %s ready in %s" % (device, runtime, version, result["venv"]))
     if result["note"]:
         render.out.print("note: " + result["note"])
