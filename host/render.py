@@ -256,19 +256,30 @@ def fleet_table(shown):
     return table
 
 
+def _runtime_version(probe):
+    """A runtime's cell: its version (and, for TFLite, which package), 'missing', or '-'
+    for an agent that did not report it."""
+    if not probe:
+        return "-"
+    if not probe.get("version"):
+        return "missing"
+    return ("%s %s" % (probe["package"], probe["version"])) if probe.get("package") else probe["version"]
+
+
 def check_table(rows):
     table = Table(title="Device check")
-    for column in ("device", "status", "python", "onnxruntime", "agent", "CPUs", "RAM free MiB",
+    for column in ("device", "status", "python", "onnxruntime", "tflite", "agent", "CPUs", "RAM free MiB",
                    "disk free MiB", "connection / problem"):
         table.add_column(column)
     for row in rows:
-        runtime = (row.get("runtimes") or {}).get("onnxruntime") or {}
+        runtimes = row.get("runtimes") or {}
         limits = row.get("limits") or {}
         cpus = row.get("cpu_count")
         if limits.get("cpu_cores"):
             cpus = "%s (cgroup %s)" % (cpus, limits["cpu_cores"])
         table.add_row(row["device"], "[green]ok[/]" if row["ok"] else "[red]failed[/]", row.get("python") or "-",
-                      runtime.get("version") or ("missing" if runtime else "-"), row.get("agent_version") or "-",
+                      _runtime_version(runtimes.get("onnxruntime")), _runtime_version(runtimes.get("tflite")),
+                      row.get("agent_version") or "-",
                       str(cpus or "-"), _fmt(row.get("mem_available_mb"), "%.0f"),
                       _fmt(row.get("disk_free_mb"), "%.0f"), row["problem"] or row.get("connection", ""))
     return table
