@@ -4,11 +4,24 @@ Versions are pinned per board Python so that the wheels exist (onnxruntime dropp
 Python 3.8 and 3.9 after 1.19.2, and 3.10 after 1.23.2). onnxruntime publishes
 wheels for x86_64 and aarch64 Linux; on 32-bit ARM there is none to install.
 
-TensorFlow Lite comes from whichever interpreter has wheels for the board (checked
-against the package index with ``pip download --platform``, 2026-11):
-ai-edge-litert 2.3.0 for Python 3.10 to 3.14 and 2.1.0 for 3.9 (x86_64 and aarch64;
-none for 3.8); on 3.8 (JetPack 5) only tflite-runtime, whose last aarch64 wheel is
-2.13.0 (2.14.0 is x86_64 only), with numpy < 2 as it needs.
+TensorFlow Lite comes from whichever interpreter has wheels for the board. Checked
+against the package index with ``pip download --no-deps --only-binary=:all:
+--platform ... --python-version ... --abi cpXY`` (2026-11):
+- ai-edge-litert 2.3.0: cp310 to cp314, x86_64 and aarch64, tagged manylinux_2_27 (so
+  glibc >= 2.27 on the board); none for 3.8 or 3.9, where 2.1.0 is the last (cp39,
+  both machines, manylinux_2_27) and nothing at all exists for 3.8.
+- tflite-runtime: 2.14.0 is x86_64 only (cp38, cp39); 2.13.0 is the last aarch64
+  wheel (cp38, cp39, manylinux2014). Its extension is built against numpy 1 only (it
+  imports ``numpy.core``): under numpy 2.0.2 both versions import but cannot create an
+  interpreter, so it gets numpy < 2. It asks numpy >= 1.21.2 (2.13.0) or >= 1.23.2
+  (2.14.0), which 3.8's numpy 1.24.4 meets, as it meets onnxruntime 1.19.2.
+- ai-edge-litert 2.1.0 and 2.3.0 are built against numpy 2 (their extension also
+  knows ``numpy._core``), so each Python's numpy below serves them, 2.0.2 on 3.9 too.
+- armv7l: neither ai-edge-litert nor onnxruntime has a wheel for any Python;
+  tflite-runtime's only one is 2.5.0 for cp38 (2021), too old to pin.
+Run for real on x86_64 (pyenv's 3.8.18 and 3.9.18 as the board Python of a lab SSH
+board): `devices setup` with both runtimes, then an fp32 and an int8 .tflite measured
+in the venv. The aarch64 pins are checked as wheels only.
 """
 
 from ..shared.errors import ConnectError, RemoteError
@@ -35,22 +48,37 @@ RUNTIMES = ("onnxruntime", "tflite")
 # How a board names its machine -> how wheels name it.
 MACHINES = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm64": "aarch64"}
 INSTALL_TIMEOUT_S = 1800
-# Run on the board after installing: each runtime's version, or a failure.
-_IMPORT_CHECKS = {
-    "onnxruntime": "import onnxruntime, numpy; print(onnxruntime.__version__)",
-    "tflite": ("import importlib\n"
-               "from importlib.metadata import version\n"
-               "for module, dist in (('ai_edge_litert.interpreter', 'ai-edge-litert'), "
-               "('tflite_runtime.interpreter', 'tflite-runtime')):\n"
-               "    try:\n"
-               "        importlib.import_module(module)\n"
-               "    except ImportError:\n"
-               "        continue\n"
-               "    print(dist, version(dist))\n"
-               "    break\n"
-               "else:\n"
-               "    raise SystemExit('no TensorFlow Lite interpreter imports')\n"),
-}
+# A first import on an SD card compiles bytecode and maps ~100 MB of shared libraries.
+CHECK_TIMEOUT_S = 180
+# Run on the board after installing: the runtime's version, or the import's own error.
+_ONNXRUNTIME_CHECK = "import onnxruntime, numpy; print(onnxruntime.__version__)"
+# One RELU on a float32 [1] tensor (276 bytes, built with ai_edge_litert's
+# schema_py_generated). Importing tflite-runtime succeeds under numpy 2; creating an
+# interpreter is what fails, so the check runs this model.
+_TINY_TFLITE = ("GAAAAFRGTDMAAA4AFAAQAAwACAAAAAQADgAAABAAAAAcAAAA0AAAAAMAAAABAAAACAAAAAQABAAEAAAAAQAAABAA"
+                "AAAMABQAEAAMAAgABAAMAAAAEAAAADwAAABAAAAARAAAAAEAAAAQAAAAAAAKAAwAAAAIAAQACgAAAAgAAAAMAAAA"
+                "AQAAAAEAAAABAAAAAAAAAAEAAAABAAAAAQAAAAAAAAACAAAAMAAAAAQAAADk////CAAAAAwAAAABAAAAeQAAAAEA"
+                "AAABAAAADAAMAAgAAAAAAAQADAAAAAgAAAAMAAAAAQAAAHgAAAABAAAAAQAAAAEAAAAQAAAADAAMAAsAAAAAAAQA"
+                "DAAAABMAAAAAAAAT")
+# The TFLite interpreter that was pinned, by name (trying each would hide why it failed).
+_TFLITE_CHECK = """\
+import base64
+from importlib.metadata import version
+import numpy
+from %(module)s.interpreter import Interpreter
+try:
+    interpreter = Interpreter(model_content=base64.b64decode(%(model)r))
+    interpreter.allocate_tensors()
+    interpreter.set_tensor(interpreter.get_input_details()[0]["index"], numpy.array([-2.0], numpy.float32))
+    interpreter.invoke()
+    out = interpreter.get_tensor(interpreter.get_output_details()[0]["index"]).tolist()
+    assert out == [0.0], "RELU(-2) gave %%r" %% out
+except Exception as error:
+    raise SystemExit("%(dist)s %%s does not run with numpy %%s: %%s"
+                     %% (version(%(dist)r), numpy.__version__, error.__cause__ or error))
+print(%(dist)r, version(%(dist)r))
+"""
+_TFLITE_MODULES = {"ai-edge-litert": "ai_edge_litert", "tflite-runtime": "tflite_runtime"}
 
 
 def pins_for(version, machine, runtimes=("onnxruntime",)):
@@ -58,8 +86,8 @@ def pins_for(version, machine, runtimes=("onnxruntime",)):
     numpy and psutil (the agent's own needs) and each runtime's package."""
     arch = MACHINES.get(machine.lower())
     if arch is None:
-        raise RemoteError("no wheels of %s exist for %s boards; install a 64-bit OS (aarch64) or build it from "
-                          "source there" % (" or ".join(_package_names(runtimes)), machine))
+        raise RemoteError("no current wheels of %s exist for %s boards; install a 64-bit OS (aarch64) or build "
+                          "it from source there" % (" or ".join(_package_names(runtimes)), machine))
     pins = PINS.get(tuple(version[:2]))
     if pins is None:
         raise RemoteError("no pinned runtime versions for Python %d.%d (edgeshrink pins %s)"
@@ -78,6 +106,15 @@ def _package_names(runtimes):
     return ["onnxruntime" if r == "onnxruntime" else "TensorFlow Lite" for r in runtimes] or ["onnxruntime"]
 
 
+def _import_check(runtime, packages):
+    """Python source that imports ``runtime`` as ``packages`` installed it and prints
+    its version ("ai-edge-litert 2.3.0" for TFLite, which can be either package)."""
+    if runtime == "onnxruntime":
+        return _ONNXRUNTIME_CHECK
+    dist = next(p.split("==")[0] for p in packages if p.split("==")[0] in _TFLITE_MODULES)
+    return _TFLITE_CHECK % {"module": _TFLITE_MODULES[dist], "dist": dist, "model": _TINY_TFLITE}
+
+
 def _last_line(text, status):
     """The one line of a remote tool's error output worth showing (the last one)."""
     lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
@@ -85,7 +122,8 @@ def _last_line(text, status):
 
 
 def setup(device, log=print):
-    """Create <root>/venv on an SSH board and install the pinned runtime into it."""
+    """Create <root>/venv on an SSH board, install the pinned packages of every runtime
+    the device lists, and check that each one works there: {runtime: its version}."""
     if device.connection != "ssh":
         raise ConnectError("device '%s' is %s: it uses the host's own Python; nothing to set up"
                            % (device.name, device.connection))
@@ -103,7 +141,10 @@ def setup(device, log=print):
         except ValueError:
             raise RemoteError("device '%s': %s reported %r instead of its version"
                               % (device.name, connector.python, out.strip()[:80])) from None
-        packages = pins_for(version, machine, device.runtimes)
+        try:
+            packages = pins_for(version, machine, device.runtimes)
+        except RemoteError as refused:
+            raise RemoteError("device '%s': %s" % (device.name, refused.message), refused.hint) from None
         venv = connector.root + "/venv"
         log("%s: Python %s.%s on %s; creating %s" % (device.name, major, minor, machine, venv))
         status, _, err = connector.run([connector.python, "-m", "venv", venv], timeout_s=300)
@@ -117,10 +158,12 @@ def setup(device, log=print):
             raise RemoteError("device '%s': pip install failed: %s" % (device.name, _last_line(err, status)))
         versions = {}
         for runtime in device.runtimes:
-            status, out, err = connector.run([venv + "/bin/python", "-c", _IMPORT_CHECKS[runtime]])
+            status, out, err = connector.run([venv + "/bin/python", "-c", _import_check(runtime, packages)],
+                                             timeout_s=CHECK_TIMEOUT_S)
             if status != 0:
-                raise RemoteError("device '%s': %s installed but does not import: %s"
-                                  % (device.name, runtime, _last_line(err, status)))
+                raise RemoteError("device '%s': %s installed but does not %s: %s"
+                                  % (device.name, runtime, "import" if runtime == "onnxruntime" else "run a model",
+                                     _last_line(err, status)))
             versions[runtime] = out.strip()
         python = venv + "/bin/python"
         return {"device": device.name, "venv": venv, "python": python, "runtimes": versions,
