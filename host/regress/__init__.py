@@ -1,0 +1,1 @@
+"""Nightly regression checks: a board against its own history (issue 12)."""
