@@ -52,6 +52,9 @@ class Device:
     bench: Dict[str, object] = field(default_factory=dict)
     power: PowerConfig = field(default_factory=PowerConfig)
     objective: str = "latency"           # what "best" means: latency, energy or size
+    # `regress`: the smallest change flagged per figure (fractions) and the baseline
+    # window in nights; see _regress.
+    regress: Dict[str, float] = field(default_factory=dict)
 
     @property
     def runtime(self):
@@ -88,7 +91,11 @@ _DEVICE_KEYS = {
     "bench": (dict, "a table"),
     "power": (dict, "a table"),
     "objective": (str, "one of " + ", ".join(OBJECTIVES)),
+    "regress": (dict, "a table"),
 }
+# [devices.X.regress]: figure floors are fractions (0.05 = 5%), window a count of nights.
+REGRESS_FLOORS = ("latency", "memory", "accuracy", "energy")
+MAX_REGRESS_WINDOW = 365
 # Constraint keys with their declared types; `extra` is for code, not for devices.toml.
 _CONSTRAINT_TYPES = {f.name: f.type for f in fields(Constraints) if f.name != "extra"}
 _BENCH_KEYS = {f.name for f in fields(BenchSettings)} - {"threads", "cpu_affinity"}
@@ -237,6 +244,22 @@ def _runtimes(where, value):
     return list(names)
 
 
+def _regress(where, table):
+    for key, value in table.items():
+        if key == "window":
+            if not _is_type(value, int) or not 1 <= value <= MAX_REGRESS_WINDOW:
+                where.fail("regress.window", "must be a number of nights from 1 to %d, got %r"
+                           % (MAX_REGRESS_WINDOW, value))
+        elif key in REGRESS_FLOORS:
+            if not _is_type(value, float) or not 0 < value <= 1:
+                where.fail("regress." + key, "must be a fraction above 0 and at most 1 (0.05 = 5%%), got %r"
+                           % (value,))
+        else:
+            where.fail("regress." + key, "is not a regress setting",
+                       "known: " + ", ".join(REGRESS_FLOORS + ("window",)))
+    return dict(table)
+
+
 def _device(path, name, table):
     where = _Where(path, name)
     if not USER_NAME.match(name):   # it becomes a path component (a local root)
@@ -291,6 +314,7 @@ def _device(path, name, table):
     values["power"] = _power(where, values.get("power", {}))
     values["constraints"] = _constraints(where, values.get("constraints", {}))
     values["bench"] = _bench(where, values.get("bench", {}))
+    values["regress"] = _regress(where, values.get("regress", {}))
     return Device(name=name, **values)
 
 

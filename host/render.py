@@ -285,6 +285,39 @@ def check_table(rows):
     return table
 
 
+REGRESS_STYLES = {"regression": "[bold red]regression[/]", "improvement": "[green]improvement[/]",
+                  "unchanged": "unchanged"}
+
+
+def regress_table(checks, title="Regression check"):
+    """One row per device, variant and figure: today, the baseline, the change with its
+    interval, and why (with the facts that changed beside a regression)."""
+    table = Table(title=title)
+    for column in ("device", "variant", "figure", "verdict", "today", "baseline", "change", "95% CI", "why"):
+        table.add_column(column, justify="right" if column in ("today", "baseline", "change", "95% CI") else "left")
+    for c in checks:
+        change = "-" if c.ratio is None else "%+.1f%%" % (100 * (c.ratio - 1))
+        interval = "-" if not c.ci else "%+.1f%% .. %+.1f%%" % (100 * (c.ci[0] - 1), 100 * (c.ci[1] - 1))
+        why = c.why + ("; since %s" % c.since if c.since else "")
+        if c.facts_changed:
+            why += "; facts changed: " + "; ".join(c.facts_changed)
+        table.add_row(escape(c.device), escape(c.variant), c.figure, REGRESS_STYLES.get(c.verdict, escape(c.verdict)),
+                      _fmt(c.today, "%.4g"), _fmt(c.baseline, "%.4g"), change, interval, escape(why))
+    return table
+
+
+def regress_summary(report):
+    if report.regressions:
+        return "[bold red]%s: %d regression(s)[/] (run #%d)" % (escape(report.device), len(report.regressions),
+                                                              report.run_id)
+    text = "%s: no regression (run #%d)" % (escape(report.device), report.run_id)
+    if report.improvements:
+        text += "; %d improvement(s) to accept with --set-baseline" % len(report.improvements)
+    if report.baseline_set:
+        text += "; this run is now the baseline"
+    return text
+
+
 def sustained_view(run, console=out):
     """The trace of a sustained run, then what it shows: steady vs cold, when it slowed."""
     table = Table(title="%s run continuously for %.0f s" % (escape(run.variant), run.duration_s))

@@ -34,6 +34,29 @@ class VariantResult:
 
 
 @dataclass
+class HistoryEntry:
+    """One stored measurement of one variant file on one device (ResultsStore.history)."""
+
+    run_id: int
+    started_at: float
+    status: str
+    name: str
+    model_sha256: Optional[str]
+    facts: dict
+    settings: dict
+    manifest: dict
+    measurement: VariantMeasurement
+
+    @property
+    def runtime(self):
+        return self.measurement.environment.runtime or self.manifest.get("runtime") or "onnxruntime"
+
+    @property
+    def runtime_version(self):
+        return self.measurement.environment.runtime_version
+
+
+@dataclass
 class Run:
     device: str
     started_at: float

@@ -10,6 +10,7 @@ its version):
     measurements(id, run_id, variant_id, ok, p50_ms, p90_ms, p99_ms, mean_ms, std_ms, cov,
                  load_ms, first_inference_ms, peak_rss_mb, accuracy, top1_agreement,
                  cosine_mean, sqnr_db, throttled, samples_json, detail_json)
+    baselines(device, variant_sha256, runtime, run_id, set_at)   # `regress --set-baseline`
 
 The figure columns are a queryable copy made through ``VariantMeasurement.figure``
 (NULL when unknown); ``detail_json`` holds the whole typed measurement without its raw
@@ -29,9 +30,9 @@ from ..shared.device_facts import DeviceFacts
 from ..shared.errors import StoreError
 from ..shared.measurement import VariantMeasurement
 from . import paths
-from .runs import Run, VariantResult
+from .runs import HistoryEntry, Run, VariantResult
 
-SCHEMA_VERSION = 2   # 1: agent 0.1.0 rows (untyped measurement dicts of the same shape)
+SCHEMA_VERSION = 3   # 1: agent 0.1.0 rows (untyped measurement dicts of the same shape); 3 adds baselines
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY, started_at REAL, finished_at REAL, device TEXT NOT NULL,
@@ -49,6 +50,9 @@ CREATE TABLE IF NOT EXISTS measurements (
     top1_agreement REAL, cosine_mean REAL, sqnr_db REAL, throttled INTEGER,
     samples_json TEXT, detail_json TEXT);
 CREATE INDEX IF NOT EXISTS runs_by_device ON runs(device, id);
+CREATE TABLE IF NOT EXISTS baselines (
+    device TEXT NOT NULL, variant_sha256 TEXT NOT NULL, runtime TEXT NOT NULL, run_id INTEGER NOT NULL,
+    set_at REAL, PRIMARY KEY (device, variant_sha256, runtime));
 """
 FIGURE_COLUMNS = ("p50_ms", "p90_ms", "p99_ms", "mean_ms", "std_ms", "cov", "load_ms", "first_inference_ms",
                   "peak_rss_mb", "accuracy", "top1_agreement", "cosine_mean", "sqnr_db", "throttled")
@@ -183,6 +187,44 @@ class ResultsStore:
                        decision=Decision.from_dict(decision) if decision else None,
                        push=json.loads(row["push_json"] or "null") or {}, status=row["status"],
                        variants=variants)
+
+    def history(self, device, variant_sha256):
+        """Every stored measurement of one variant file on one device, oldest first:
+        [HistoryEntry], failed measurements included (the caller decides)."""
+        if not self.path.exists():
+            return []
+        with self._connection("read the history of device '%s'" % device) as connection:
+            rows = connection.execute(
+                "SELECT r.id, r.started_at, r.status, r.facts_json, r.settings_json, r.model_sha256, v.name,"
+                " v.manifest_json, m.samples_json, m.detail_json FROM runs r JOIN variants v ON v.run_id = r.id"
+                " JOIN measurements m ON m.variant_id = v.id WHERE r.device = ? AND v.sha256 = ? ORDER BY r.id",
+                (device, variant_sha256)).fetchall()
+        entries = []
+        for row in rows:
+            measurement = VariantMeasurement.from_dict(json.loads(row["detail_json"]))
+            if measurement.latency_pass is not None:
+                measurement.latency_pass.samples_ms = json.loads(row["samples_json"]) or []
+            entries.append(HistoryEntry(row["id"], row["started_at"], row["status"], row["name"],
+                                        row["model_sha256"], json.loads(row["facts_json"] or "{}"),
+                                        json.loads(row["settings_json"] or "{}"),
+                                        json.loads(row["manifest_json"] or "{}"), measurement))
+        return entries
+
+    def set_baseline(self, device, variant_sha256, runtime, run_id):
+        """From ``run_id`` on, this variant's history on this device is its baseline."""
+        with self._connection("record a baseline") as connection:
+            with connection:
+                connection.execute("INSERT OR REPLACE INTO baselines VALUES (?,?,?,?,?)",
+                                   (device, variant_sha256, runtime, run_id, time.time()))
+
+    def baseline_run(self, device, variant_sha256, runtime):
+        """The run the accepted baseline starts at, or None (the whole history counts)."""
+        if not self.path.exists():
+            return None
+        with self._connection("read a baseline") as connection:
+            row = connection.execute("SELECT run_id FROM baselines WHERE device = ? AND variant_sha256 = ? AND "
+                                     "runtime = ?", (device, variant_sha256, runtime)).fetchone()
+        return row["run_id"] if row else None
 
     def count_runs(self):
         if not self.path.exists():

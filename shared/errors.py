@@ -97,9 +97,17 @@ class UsageError(EdgeshrinkError):
     exit_code = 2
 
 
+class RegressionFound(EdgeshrinkError):
+    """`regress` measured a board worse than its own history: the finding, not a failure
+    of the tooling (which keeps its own codes, so CI can tell the two apart)."""
+
+    code = "regression"
+    exit_code = 11
+
+
 ALL_ERRORS = (
     EdgeshrinkError, InventoryError, ConnectError, TransferError, ProtocolError,
-    RemoteError, ModelError, ConstraintError, StoreError, UsageError,
+    RemoteError, ModelError, ConstraintError, StoreError, UsageError, RegressionFound,
 )
 _BY_CODE = {cls.code: cls for cls in ALL_ERRORS}
 
