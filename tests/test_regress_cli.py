@@ -1,0 +1,88 @@
+"""`edgeshrink regress` as CI runs it: the real agent on `local`, the real store, exit
+codes that tell a regression from a broken lab, and a JUnit file a CI system reads."""
+
+import json
+import sqlite3
+import xml.etree.ElementTree as ElementTree
+
+from .conftest import REPO, cli
+
+FAST_FLAGS = ["--min-runs", "30", "--min-time", "0.1", "--max-time", "1"]
+
+
+def setup_files(tmp_path):
+    devices = tmp_path / "devices.toml"
+    # Generous floors: the host running the tests is noisy, and this test is about the
+    # wiring; the statistics have their own tests on synthetic histories.
+    devices.write_text((REPO / "devices.toml").read_text() + "\n[devices.local.regress]\nlatency = 0.5\n"
+                       "memory = 0.5\n")
+    recipe = tmp_path / "one.toml"
+    recipe.write_text('[[variant]]\nname = "half"\nsteps = [{ step = "fp16" }]\n')
+    return devices, recipe
+
+
+def regress(host_env, devices, recipe, model, *extra):
+    return cli(host_env, devices, "regress", "-d", "local", str(model), "--recipe", str(recipe), "--json",
+               *FAST_FLAGS, *extra)
+
+
+def make_history_faster(db, factor):
+    """Every stored run so far measured ``factor`` times faster: the board has since
+    slowed down by as much, as far as the history can tell."""
+    with sqlite3.connect(db) as connection:
+        for row_id, samples in connection.execute("SELECT id, samples_json FROM measurements").fetchall():
+            connection.execute("UPDATE measurements SET samples_json = ? WHERE id = ?",
+                               (json.dumps([s * factor for s in json.loads(samples)]), row_id))
+
+
+def test_regress_passes_unchanged_flags_a_slowdown_with_numbers_and_accepts_a_baseline(tmp_path, host_env,
+                                                                                        tiny_model):
+    devices, recipe = setup_files(tmp_path)
+    junit = tmp_path / "regress.xml"
+    first = regress(host_env, devices, recipe, tiny_model, "--junit", str(junit))
+    assert first.returncode == 0, first.stderr
+    checks = json.loads(first.stdout)["devices"][0]["report"]["checks"]
+    assert {c["verdict"] for c in checks} == {"no history"}
+    assert ElementTree.parse(junit).getroot().find("testsuite").get("skipped") == str(len(checks))
+
+    second = regress(host_env, devices, recipe, tiny_model)
+    assert second.returncode == 0, second.stderr
+    report = json.loads(second.stdout)["devices"][0]["report"]
+    assert report["regressions"] == 0
+    figures = {(c["variant"], c["figure"]) for c in report["checks"]}
+    assert {("fp32", "latency p50"), ("fp32", "latency p90"), ("fp32", "peak memory"), ("half", "agreement")} <= figures
+
+    make_history_faster(host_env["EDGESHRINK_DB"], 1 / 3.0)
+    slowed = regress(host_env, devices, recipe, tiny_model, "--junit", str(junit))
+    assert slowed.returncode == 11, slowed.stderr          # a regression, not an infrastructure error
+    assert "regressed" in slowed.stderr and "Traceback" not in slowed.stderr
+    document = json.loads(slowed.stdout)
+    assert document["ok"] is False and document["error"]["code"] == "regression"
+    flagged = [c for c in document["devices"][0]["report"]["checks"] if c["verdict"] == "regression"]
+    p50 = next(c for c in flagged if c["variant"] == "fp32" and c["figure"] == "latency p50")
+    assert 2.5 < p50["ratio"] < 3.5 and p50["ci"][0] > 1.5 and p50["baseline_runs"] == [1, 2]
+    suite = ElementTree.parse(junit).getroot().find("testsuite")
+    assert int(suite.get("failures")) == len(flagged) and int(suite.get("tests")) == len(
+        document["devices"][0]["report"]["checks"])
+    failing = [case for case in suite.iter("testcase") if case.find("failure") is not None]
+    case = next(c for c in failing if c.get("classname") == "local.fp32" and c.get("name") == "latency p50")
+    assert "ratio" in case.find("failure").text and "95% CI" in case.find("failure").text
+
+    # After an intended change: accept today's state, and the next night compares with it.
+    accepted = regress(host_env, devices, recipe, tiny_model, "--set-baseline")
+    assert accepted.returncode == 11 and json.loads(accepted.stdout)["devices"][0]["report"]["baseline_set"]
+    after = regress(host_env, devices, recipe, tiny_model)
+    assert after.returncode == 0, after.stderr
+    report = json.loads(after.stdout)["devices"][0]["report"]
+    assert all(c["baseline_runs"] == [4] for c in report["checks"] if c["verdict"] != "no history")
+
+
+def test_an_unreachable_board_is_an_infrastructure_error_not_a_regression(tmp_path, host_env, tiny_model):
+    from edgeshrink.host.lab.sshd import free_port
+
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.gone]\nconnection = "ssh"\nhost = "127.0.0.1"\nport = %d\nretries = 1\n'
+                       'connect_timeout_s = 2.0\n' % free_port())
+    result = cli(host_env, devices, "regress", "-d", "gone", str(tiny_model), "--json")
+    assert result.returncode == 4, result.stderr
+    assert json.loads(result.stdout)["error"]["code"] != "regression"
