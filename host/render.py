@@ -306,6 +306,20 @@ def regress_table(checks, title="Regression check"):
     return table
 
 
+def history_table(keys, device):
+    table = Table(title="History of %s" % escape(device))
+    for column in ("variant", "runtime", "run", "date", "status", "p50 ms", "p90 ms", "RSS MiB", "acc/agree", ""):
+        table.add_column(column, justify="left" if column in ("variant", "runtime", "date", "status", "") else "right")
+    for key in keys:
+        for row in key.rows:
+            quality = row["accuracy"] if row["accuracy"] is not None else row["agreement"]
+            table.add_row(escape(row["variant"]), escape("%s %s" % (row["runtime"], row["runtime_version"] or "")),
+                          "#%d" % row["run"], row["date"], escape(row["status"] or "-"), _fmt(row["p50_ms"], "%.4g"),
+                          _fmt(row["p90_ms"], "%.4g"), _fmt(row["peak_rss_mb"], "%.1f"), _pct(quality),
+                          "[yellow]change point[/]" if row["change_point"] else "")
+    return table
+
+
 def regress_summary(report):
     if report.regressions:
         return "[bold red]%s: %d regression(s)[/] (run #%d)" % (escape(report.device), len(report.regressions),

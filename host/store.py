@@ -210,6 +210,18 @@ class ResultsStore:
                                         json.loads(row["manifest_json"] or "{}"), measurement))
         return entries
 
+    def variant_files(self, device, model_sha256=None):
+        """The variant files measured on ``device`` (of one source model when given), as
+        their sha256, oldest first."""
+        if not self.path.exists():
+            return []
+        query = ("SELECT v.sha256, MIN(r.id) AS first FROM runs r JOIN variants v ON v.run_id = r.id"
+                 " WHERE r.device = ? AND v.sha256 IS NOT NULL%s GROUP BY v.sha256 ORDER BY first"
+                 % (" AND r.model_sha256 = ?" if model_sha256 else ""))
+        with self._connection("list the variants of device '%s'" % device) as connection:
+            rows = connection.execute(query, (device, model_sha256) if model_sha256 else (device,)).fetchall()
+        return [row["sha256"] for row in rows]
+
     def set_baseline(self, device, variant_sha256, runtime, run_id):
         """From ``run_id`` on, this variant's history on this device is its baseline."""
         with self._connection("record a baseline") as connection:

@@ -86,3 +86,22 @@ def test_an_unreachable_board_is_an_infrastructure_error_not_a_regression(tmp_pa
     result = cli(host_env, devices, "regress", "-d", "gone", str(tiny_model), "--json")
     assert result.returncode == 4, result.stderr
     assert json.loads(result.stdout)["error"]["code"] != "regression"
+
+
+def test_history_lists_each_variant_file_and_exports_csv(tmp_path, host_env, tiny_model):
+    import csv
+    import io
+
+    devices, recipe = setup_files(tmp_path)
+    for _ in range(2):
+        assert regress(host_env, devices, recipe, tiny_model).returncode == 0
+    listed = cli(host_env, devices, "history", "-d", "local", "--model", str(tiny_model), "--json")
+    assert listed.returncode == 0, listed.stderr
+    keys = json.loads(listed.stdout)["keys"]
+    assert len(keys) == 2 and all(len(key["rows"]) == 2 and key["runtime"] == "onnxruntime" for key in keys)
+    assert [row["run"] for row in keys[0]["rows"]] == [1, 2] and keys[0]["change_points"] == []
+    exported = cli(host_env, devices, "history", "-d", "local", "--csv")
+    rows = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert len(rows) == 4 and {row["variant"] for row in rows} == {"fp32", "half"} and float(rows[0]["p50_ms"]) > 0
+    other = cli(host_env, devices, "history", "-d", "local", "--model", str(devices), "--json")
+    assert other.returncode == 0 and json.loads(other.stdout)["keys"] == []
