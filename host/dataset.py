@@ -119,10 +119,13 @@ class Dataset:
         return {name: list(value.shape) for name, value in feeds.items()}
 
 
+DEMO_SOURCE = "demo digits (held-out split)"
+
+
 def from_demo(demo):
     with np.load(demo.data_path) as data:
         name = demo.meta["input"]
-        source = "demo digits (held-out split)"
+        source = DEMO_SOURCE
         # calib_x was drawn from the training split, eval_x is the held-out split.
         split = DataSplit(source, SplitMethod.DEMO_SPLITS, SampleRows(("calib_x",), 0, len(data["calib_x"])),
                           SampleRows(("eval_x",), 0, len(data["eval_x"])))

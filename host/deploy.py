@@ -214,22 +214,25 @@ def require_runtime(session, runtime=None):
             % (device.name, probe.install_hint or ("pip install " + runtime)))
 
 
-def variants_for(device, variants):
+def variants_for(device, variants, runtimes=None):
     """The variants this device measures: those its runtimes run (devices.toml
-    ``runtime``, or --runtime). None at all is a mistake in the request, said in one line."""
-    chosen = [v for v in variants if v.runtime in device.runtimes]
+    ``runtime``, or --runtime; ``runtimes`` overrides both). None at all is a mistake in
+    the request, said in one line."""
+    runtimes = runtimes or device.runtimes
+    chosen = [v for v in variants if v.runtime in runtimes]
     if variants and not chosen:
         made_for = sorted({v.runtime for v in variants})
         raise UsageError("device '%s' runs %s, but the variants are for %s" % (
-            device.name, " and ".join(device.runtimes), " and ".join(made_for)),
+            device.name, " and ".join(runtimes), " and ".join(made_for)),
             "pass --runtime %s, or list it in the device's runtime in devices.toml" % made_for[0])
     return chosen
 
 
-def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0):
-    """Push what the device lacks, have the agent measure every variant; no storing."""
+def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0, runtimes=None):
+    """Push what the device lacks, have the agent measure every variant; no storing.
+    ``runtimes``: which variants to measure, instead of the device's runtime list."""
     device = session.device
-    variants = variants_for(device, variants)
+    variants = variants_for(device, variants, runtimes)
     for runtime in sorted({v.runtime for v in variants if v.ok}) or [device.runtime]:
         require_runtime(session, runtime)
     if source.metrics is None:
@@ -427,13 +430,17 @@ def _measurement(device_name, data, expected=None):
     return measurement
 
 
-def install(session, variant, on_event=_quiet, lock_timeout_s=600.0, data_blob=None):
+def install(session, variant, on_event=_quiet, lock_timeout_s=600.0, data_blob=None, source_path=None):
     """Install a variant; with ``data_blob`` (an evaluation file on the device) its health
-    check runs a real sample at the shapes the measurement used."""
+    check runs a real sample at the shapes the measurement used. ``source_path``: where
+    this host has the model the variant was made from (a cached variant's manifest names
+    the path of whoever made it first; `regress` makes the source again from it)."""
     device = session.device
     require_runtime(session, variant.runtime)
     push.push(session, {variant.sha256: variant.path})
     manifest = dict(variant.manifest, installed_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    if source_path is not None and isinstance(manifest.get("source"), dict):
+        manifest["source"] = dict(manifest["source"], path=str(source_path))
     return InstallOutcome.from_dict(session.call(
         Op.INSTALL, {"name": _deployment_name(variant), "blob": variant.sha256, "manifest": manifest,
                      "runtime": variant.runtime, "threads": device.threads, "lock_timeout_s": lock_timeout_s,
@@ -466,7 +473,8 @@ def deploy(device, source, variants, settings, store=None, do_install=True, on_e
                                   "relax [devices.%s.constraints] or add variants" % device.name, run_id=run.run_id)
         if do_install:
             winner = next(v for v in variants if v.name == chosen)
-            outcome = install(session, winner, on_event, options.lock_timeout_s, run.evaluation_blob)
+            outcome = install(session, winner, on_event, options.lock_timeout_s, run.evaluation_blob,
+                              source.path)
             run.status = "installed" if outcome.installed else "check_failed"
             run.decision.install = outcome
             try:

@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..shared.conventions import Op, incoming_name
+from ..shared.errors import TransferError
 
 
 @dataclass
@@ -30,11 +31,14 @@ def push(session, files):
     summary = PushSummary()
     missing = set(session.call(Op.HAVE_BLOBS, {"sha256": sorted(files)})["missing"])
     for sha, path in sorted(files.items()):
-        size = os.path.getsize(path)
         if sha not in missing:
             summary.skipped.append(sha)
-            summary.bytes_skipped += size
+            summary.bytes_skipped += os.path.getsize(path) if path else 0
             continue
+        if not path:   # known only by its hash (an installed model the host no longer caches)
+            raise TransferError("blob %s is neither on the device nor in this host's cache" % sha[:12],
+                                "compress the model again (edgeshrink compress MODEL) or pass MODEL")
+        size = os.path.getsize(path)
         # Unique per upload: two hosts pushing one blob to a board at the same moment
         # must not write into the same file (each verifies and renames its own).
         incoming = incoming_name(sha, secrets.token_hex(4))

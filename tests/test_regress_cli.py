@@ -105,3 +105,18 @@ def test_history_lists_each_variant_file_and_exports_csv(tmp_path, host_env, tin
     assert len(rows) == 4 and {row["variant"] for row in rows} == {"fp32", "half"} and float(rows[0]["p50_ms"]) > 0
     other = cli(host_env, devices, "history", "-d", "local", "--model", str(devices), "--json")
     assert other.returncode == 0 and json.loads(other.stdout)["keys"] == []
+
+
+def test_without_a_model_regress_checks_the_active_deployment(tmp_path, host_env, tiny_model):
+    devices, _ = setup_files(tmp_path)
+    nothing = cli(host_env, devices, "regress", "-d", "local", *FAST_FLAGS)
+    assert nothing.returncode == 2 and "has no active deployment" in nothing.stderr
+    deployed = cli(host_env, devices, "deploy", "-d", "local", str(tiny_model), "--json", *FAST_FLAGS)
+    assert deployed.returncode == 0, deployed.stderr
+    chosen = json.loads(deployed.stdout)["decision"]["chosen"]
+    checked = cli(host_env, devices, "regress", "-d", "local", "--json", *FAST_FLAGS)
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)["devices"][0]["report"]
+    assert {c["variant"] for c in report["checks"]} == {chosen}
+    # The deploy's own measurement of the installed file is its history.
+    assert all(c["baseline_runs"] == [1] for c in report["checks"] if c["figure"].startswith("latency"))

@@ -17,6 +17,7 @@ from .. import fleet, render
 from ..regress import junit
 from ..regress.check import WINDOW
 from ..regress.job import regress as regress_job
+from ..regress.job import regress_active
 from . import common
 from .common import CommandFailed
 from .options import FleetTargets, JsonFlag, ModelChoice, TimingOverrides, with_runtimes
@@ -32,17 +33,27 @@ JunitFile = Annotated[Optional[Path], typer.Option(
 @common.command
 def regress(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, set_baseline: SetBaseline = False,
             window: Window = None, junit_file: JunitFile = None, as_json: JsonFlag = False):
-    """Measure now and compare every figure with the device's own history."""
+    """Measure now and compare every figure with the device's own history (without MODEL,
+    --torch or --recipe: each device's active deployment)."""
     store, options = common.results_store(), targets.connect_options()
     runtimes = choice.runtimes()
     devices = [with_runtimes(d, runtimes) for d in common.load_devices().select(targets.device or [],
                                                                                 targets.tag or [])]
     settings = {device.name: timing.settings_for(device) for device in devices}
-    source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
+    if choice.model is None and choice.torch is None and choice.recipe is None:
+        choice.check()
+
+        def check_one(device, live):   # each device's active deployment
+            return regress_active(device, settings[device.name], store, set_baseline, window or WINDOW, live,
+                                  options, common.log)
+    else:
+        source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
+
+        def check_one(device, live):
+            return regress_job(device, source, variants, settings[device.name], store, set_baseline,
+                               window or WINDOW, live, options)
     with render.LiveProgress() as live:
-        outcomes = fleet.run(devices, lambda device: regress_job(
-            device, source, variants, settings[device.name], store, set_baseline,
-            window or WINDOW, live, options), targets.parallel)
+        outcomes = fleet.run(devices, lambda device: check_one(device, live), targets.parallel)
     reports = [outcome.result for outcome in outcomes if outcome.ok]
     checks = [check for report in reports for check in report.checks]
     if junit_file is not None:

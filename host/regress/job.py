@@ -6,6 +6,7 @@ from typing import List
 from ...shared.errors import StoreError
 from .. import spool
 from ..deploy import ConnectOptions, measure, open_session
+from .active import active_manifest, source_of, variant_of
 from .check import NOT_MEASURED, WINDOW, FigureCheck, Floors, check_variant
 from .compare import IMPROVEMENT, REGRESSION
 
@@ -41,6 +42,25 @@ def regress(device, source, variants, settings, store, set_baseline=False, windo
     store.check_usable()
     with open_session(device, options) as session:
         run = measure(session, source, variants, settings, on_event or (lambda *a: None), options.lock_timeout_s)
+    return _checked(device, run, store, set_baseline, window)
+
+
+def regress_active(device, settings, store, set_baseline=False, window=WINDOW, on_event=None, options=None,
+                   log=None):
+    """``regress`` of the device's active deployment (regress/active.py)."""
+    options = options or ConnectOptions()
+    store.check_usable()
+    quiet = log or (lambda message: None)
+    with open_session(device, options) as session:
+        manifest = active_manifest(session)
+        source, variant = source_of(manifest, quiet), variant_of(manifest)
+        # Measured with the runtime it was installed for, whatever the device lists now.
+        run = measure(session, source, [variant], settings, on_event or (lambda *a: None), options.lock_timeout_s,
+                      runtimes=[variant.runtime])
+    return _checked(device, run, store, set_baseline, window)
+
+
+def _checked(device, run, store, set_baseline, window):
     run.status = STATUS
     try:
         run.run_id = store.save_run(run)
