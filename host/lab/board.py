@@ -83,10 +83,20 @@ class SimulatedBoard:
         cpu, memory = self._cgroup("cpu"), self._cgroup("memory")
         for folder in (cpu, memory):
             folder.mkdir(parents=True, exist_ok=True)
-        period = 100000
-        (cpu / "cpu.cfs_period_us").write_text(str(period))
-        (cpu / "cpu.cfs_quota_us").write_text(str(int(self.cpus * period)))
+        self.set_cpus(self.cpus)
         (memory / "memory.limit_in_bytes").write_text(str(int(self.memory_mb) * 2 ** 20))
+
+    def set_cpus(self, cpus, period_us=100000):
+        """Change the board's CPU quota while it runs, as a lab would make a board slower.
+        A quota throttles in whole periods: work shorter than the period runs at full
+        speed or waits out the period's rest, so a shorter ``period_us`` spreads the
+        slowdown over more of the samples."""
+        cpu = self._cgroup("cpu")
+        # The kernel refuses a period whose current quota would not fit: clear it first.
+        (cpu / "cpu.cfs_quota_us").write_text("-1")
+        (cpu / "cpu.cfs_period_us").write_text(str(int(period_us)))
+        (cpu / "cpu.cfs_quota_us").write_text(str(int(cpus * period_us)))
+        self.cpus = cpus
 
     def start(self):
         self._network()
