@@ -93,9 +93,12 @@ _DEVICE_KEYS = {
     "objective": (str, "one of " + ", ".join(OBJECTIVES)),
     "regress": (dict, "a table"),
 }
-# [devices.X.regress]: figure floors are fractions (0.05 = 5%), window a count of nights.
+# [devices.X.regress]: figure floors are fractions (0.05 = 5%), window a count of nights,
+# seconds and rounds how long a nightly check times each variant (regress/job.py).
 REGRESS_FLOORS = ("latency", "memory", "accuracy", "energy")
 MAX_REGRESS_WINDOW = 365
+MAX_REGRESS_SECONDS = 600
+MAX_REGRESS_ROUNDS = 20
 # Constraint keys with their declared types; `extra` is for code, not for devices.toml.
 _CONSTRAINT_TYPES = {f.name: f.type for f in fields(Constraints) if f.name != "extra"}
 _BENCH_KEYS = {f.name for f in fields(BenchSettings)} - {"threads", "cpu_affinity"}
@@ -250,13 +253,21 @@ def _regress(where, table):
             if not _is_type(value, int) or not 1 <= value <= MAX_REGRESS_WINDOW:
                 where.fail("regress.window", "must be a number of nights from 1 to %d, got %r"
                            % (MAX_REGRESS_WINDOW, value))
+        elif key == "seconds":
+            if not _is_type(value, float) or not 0 < value <= MAX_REGRESS_SECONDS:
+                where.fail("regress.seconds", "must be the seconds of timing per variant, above 0 and at most "
+                           "%d, got %r" % (MAX_REGRESS_SECONDS, value))
+        elif key == "rounds":
+            if not _is_type(value, int) or not 1 <= value <= MAX_REGRESS_ROUNDS:
+                where.fail("regress.rounds", "must be a number of rounds from 1 to %d, got %r"
+                           % (MAX_REGRESS_ROUNDS, value))
         elif key in REGRESS_FLOORS:
             if not _is_type(value, float) or not 0 < value <= 1:
                 where.fail("regress." + key, "must be a fraction above 0 and at most 1 (0.05 = 5%%), got %r"
                            % (value,))
         else:
             where.fail("regress." + key, "is not a regress setting",
-                       "known: " + ", ".join(REGRESS_FLOORS + ("window",)))
+                       "known: " + ", ".join(REGRESS_FLOORS + ("window", "seconds", "rounds")))
     return dict(table)
 
 

@@ -321,10 +321,12 @@ def history_table(keys, device):
 
 
 def regress_summary(report):
+    where = "run #%d" % report.run_id
+    if report.measured_s is not None:
+        where += ", %.1f s on the board" % report.measured_s
     if report.regressions:
-        return "[bold red]%s: %d regression(s)[/] (run #%d)" % (escape(report.device), len(report.regressions),
-                                                              report.run_id)
-    text = "%s: no regression (run #%d)" % (escape(report.device), report.run_id)
+        return "[bold red]%s: %d regression(s)[/] (%s)" % (escape(report.device), len(report.regressions), where)
+    text = "%s: no regression (%s)" % (escape(report.device), where)
     if report.improvements:
         text += "; %d improvement(s) to accept with --set-baseline" % len(report.improvements)
     if report.baseline_set:

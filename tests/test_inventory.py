@@ -92,6 +92,12 @@ max_time_s = 20.0
      "does not exist"),
     ('[devices.b]\nconnection = "ssh"\nhost = "h"\nknown_hosts = "/"\n', "known_hosts", "not a file"),
     ('[devices.b]\npython = "py\\u0000thon"\n', "python", "without control characters"),
+    ('[devices.b.regress]\nlatency = 5\n', "regress.latency", "fraction above 0 and at most 1"),
+    ('[devices.b.regress]\nwindow = 0\n', "regress.window", "number of nights"),
+    ('[devices.b.regress]\nseconds = 0\n', "regress.seconds", "seconds of timing per variant"),
+    ('[devices.b.regress]\nseconds = 1e9\n', "regress.seconds", "at most 600"),
+    ('[devices.b.regress]\nrounds = 2.5\n', "regress.rounds", "number of rounds"),
+    ('[devices.b.regress]\nspeed = 1\n', "regress.speed", "not a regress setting"),
 ])
 def test_validation_errors_name_file_device_and_key(tmp_path, body, key, words):
     path = write(tmp_path, body)

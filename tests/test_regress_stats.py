@@ -88,3 +88,33 @@ def test_pure_noise_and_a_single_bad_night_have_no_change_point():
 def test_short_or_flat_histories_have_no_change_point():
     assert e_divisive([2.0, 2.1, 2.0, 3.0, 3.1]) == []        # fewer than two segments of 3
     assert e_divisive([2.0] * 30) == []
+
+
+def test_a_nightly_check_times_longer_than_a_deploy_but_keeps_what_the_command_line_set():
+    from edgeshrink.host.regress.job import NIGHTLY_ROUNDS, NIGHTLY_SECONDS, nightly_settings
+    from edgeshrink.shared.types import BenchSettings
+
+    deploy_default = BenchSettings()
+    nightly = nightly_settings(deploy_default, {})
+    assert (nightly.min_time_s, nightly.rounds) == (NIGHTLY_SECONDS, NIGHTLY_ROUNDS)
+    assert nightly.max_time_s >= nightly.min_time_s and nightly.max_runs > deploy_default.max_runs
+    assert not nightly.validate()
+    table = nightly_settings(deploy_default, {"seconds": 30.0, "rounds": 6})
+    assert (table.min_time_s, table.max_time_s, table.rounds) == (30.0, 60.0, 6)
+    # --min-time 0.1 --max-time 1 --rounds 1 on the command line win over the nightly window.
+    quick = BenchSettings(min_time_s=0.1, max_time_s=1.0, rounds=1)
+    kept = nightly_settings(quick, {"seconds": 30.0}, given={"min_time_s", "max_time_s", "rounds"})
+    assert (kept.min_time_s, kept.max_time_s, kept.rounds) == (0.1, 1.0, 1)
+    # A --max-time below the nightly window caps it instead of making the settings invalid.
+    capped = nightly_settings(BenchSettings(max_time_s=3.0), {}, given={"max_time_s"})
+    assert (capped.min_time_s, capped.max_time_s) == (3.0, 3.0) and not capped.validate()
+
+
+def test_the_injected_slowdown_share_inverts_to_the_slowdown():
+    from edgeshrink.host.lab.cpu_steal import share_for_slowdown
+
+    for slowdown in (0.0, 0.05, 0.1, 0.2, 1.0):
+        share = share_for_slowdown(slowdown)
+        assert abs(1 / (1 - share) - (1 + slowdown)) < 1e-12
+    with pytest.raises(ValueError):
+        share_for_slowdown(-0.1)

@@ -17,7 +17,7 @@ from .. import fleet, render
 from ..regress import junit
 from ..regress.check import WINDOW
 from ..regress.job import regress as regress_job
-from ..regress.job import regress_active
+from ..regress.job import nightly_settings, regress_active
 from . import common
 from .common import CommandFailed
 from .options import FleetTargets, JsonFlag, ModelChoice, TimingOverrides, with_runtimes
@@ -39,7 +39,10 @@ def regress(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets,
     runtimes = choice.runtimes()
     devices = [with_runtimes(d, runtimes) for d in common.load_devices().select(targets.device or [],
                                                                                 targets.tag or [])]
-    settings = {device.name: timing.settings_for(device) for device in devices}
+    given = {name for name, value in (("min_time_s", timing.min_time), ("max_time_s", timing.max_time),
+                                      ("max_runs", timing.max_runs), ("rounds", timing.rounds)) if value is not None}
+    settings = {device.name: nightly_settings(timing.settings_for(device), device.regress, given)
+                for device in devices}
     if choice.model is None and choice.torch is None and choice.recipe is None:
         choice.check()
 
