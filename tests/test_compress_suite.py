@@ -227,10 +227,14 @@ def chain_of_linear_layers(path, widths=(16, 32, 32, 32, 10), coarse_layer=1, se
 def test_mixed_precision_keeps_the_most_sensitive_layers_in_float(tmp_path):
     model = chain_of_linear_layers(tmp_path / "chain.onnx")
     loose_variant, loose = mixed_precision_details(model, 0.99, tmp_path / "c")
-    strict_variant, strict = mixed_precision_details(model, 0.999, tmp_path / "c")
     assert loose["float_nodes"] == [] and loose["quantized_nodes"] == 4   # int8 everywhere meets 0.99
-    assert 1 <= len(strict["float_nodes"]) < 4                            # 0.999 needs some float, not all
-    for variant, details, target in ((loose_variant, loose, 0.99), (strict_variant, strict, 0.999)):
+    # Halfway from what int8 everywhere reaches to 1 (that depends on the quantizer's
+    # version): more than int8 everywhere gives, so some layers must stay float.
+    all_int8 = loose["cosine_on_calibration"]
+    strict_target = 1 - (1 - all_int8) / 2
+    strict_variant, strict = mixed_precision_details(model, strict_target, tmp_path / "c")
+    assert 1 <= len(strict["float_nodes"]) < 4, (all_int8, strict)       # some float, not all
+    for variant, details, target in ((loose_variant, loose, 0.99), (strict_variant, strict, strict_target)):
         quantized, kept = weight_nodes_by_precision(variant.path)
         assert details["quantized_nodes"] == len(quantized) > 0
         assert kept == set(details["float_nodes"])

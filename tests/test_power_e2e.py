@@ -53,8 +53,10 @@ def test_a_deploy_with_a_meter_reports_energy_per_inference_for_every_variant(wh
         seconds = sum(t1 - t0 for t0, t1 in windows)
         inferences = sum(r["n"] for r in variant["measurement"]["latency_pass"]["rounds"])
         assert power["inferences"] == inferences
-        assert power["mean_w"] == pytest.approx(expected_j / seconds, rel=0.005)
-        assert power["energy_per_inference_mj"] == pytest.approx(expected_j / inferences * 1000, rel=0.005)
+        # A live replay: on a loaded host its lines arrive late by a few ms, which moves the
+        # integral by up to a few percent (the 0.5% check against traces is in test_energy).
+        assert power["mean_w"] == pytest.approx(expected_j / seconds, rel=0.03)
+        assert power["energy_per_inference_mj"] == pytest.approx(expected_j / inferences * 1000, rel=0.03)
         assert 4.5 < power["idle_w"] < 5.6 and 4.5 < power["idle_after_w"] < 5.6, power
         assert power["net_energy_per_inference_mj"] == pytest.approx(
             (expected_j - power["idle_w"] * seconds) / inferences * 1000, rel=0.05, abs=0.01)

@@ -331,15 +331,17 @@ def test_two_hosts_pushing_the_same_blob_at_once_both_succeed(tmp_path, ssh_serv
     def one_host():
         try:
             with deploy.open_session(device) as session:
-                together.wait()  # both ask before either has the blob
+                together.wait(timeout=120)  # both ask before either has the blob
                 outcomes.append(push.push(session, {sha: payload}).sent)
         except Exception as exc:
+            together.abort()   # the other host must not wait for this one forever
             outcomes.append(exc)
 
     hosts = [threading.Thread(target=one_host) for _ in range(2)]
     for host in hosts:
         host.start()
     for host in hosts:
-        host.join()
+        host.join(timeout=300)
+    assert not any(host.is_alive() for host in hosts), "a host is still pushing after 300 s"
     assert all(isinstance(o, list) for o in outcomes), outcomes
     assert (tmp_path / "r" / "blobs" / sha).read_bytes() == payload.read_bytes()
