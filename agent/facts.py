@@ -5,7 +5,7 @@ import platform
 import socket
 import sys
 
-from . import AGENT_VERSION, backends
+from . import AGENT_VERSION, backends, cpu_features
 from .backends.probing import probe_distribution
 from ..shared.device_facts import DeviceFacts, RuntimeProbe
 from ..shared.measurement import Power
@@ -89,6 +89,7 @@ def collect(root):
         board=sensors.board_model(),
         cpu_model=_first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
         cpu_count=os.cpu_count(),
+        cpu_features=cpu_features.read(platform.machine()),
         cpus_allowed=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         limits=cgroup_limits(),
         mem_total_mb=_meminfo_mb("MemTotal"),

@@ -13,7 +13,8 @@ def check(device, options=None):
             "python": facts.get("python"), "agent_version": session.hello.agent_version,
             "agent_sent_bytes": session.agent_bytes_sent, "machine": facts.get("machine"),
             "board": facts.get("board") or facts.get("cpu_model"),
-            "cpu_count": facts.get("cpu_count"), "limits": facts.get("limits"),
+            "cpu_count": facts.get("cpu_count"), "cpu_features": facts.get("cpu_features") or {},
+            "limits": facts.get("limits"),
             "mem_available_mb": facts.get("mem_available_mb"), "disk_free_mb": facts.get("disk_free_mb"),
             "runtimes": facts.get("runtimes", {}), "root": session.root,
         }

@@ -28,6 +28,7 @@ class DeviceFacts(Record):
     board: Optional[str] = None
     cpu_model: Optional[str] = None
     cpu_count: Optional[int] = None
+    cpu_features: dict = field(default_factory=dict)    # agent/cpu_features.py: family, present, absent, source
     cpus_allowed: Optional[int] = None
     limits: dict = field(default_factory=dict)          # cgroup cpu_cores / memory_mb
     mem_total_mb: Optional[float] = None
