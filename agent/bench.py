@@ -16,10 +16,12 @@ from ..shared.conventions import EventKind
 from ..shared.errors import EdgeshrinkError, ProtocolError
 from ..shared.measurement import (SCHEMA_VERSION, Environment, LatencyPass, LatencyStats, MemoryPass, Power,
                                   Thermal, ThrottleVerdict, VariantError, VariantMeasurement, round_samples)
+from ..shared.op_profile import OperatorProfile
 from ..shared.quantiles import spread_half_width
 from ..shared.types import BenchSettings
 from . import AGENT_VERSION, backends, stats
 from .children import run_child
+from .op_profile import profile_job
 from .layout import check_name, check_sha
 from .power import PowerPlan, idle_baseline, variant_power, wait_reporting
 from .sensors import Sensors, combine_verdicts, throttling_verdict
@@ -180,12 +182,24 @@ class Runs:
                 self._job(variant, "latency", round=round_number, position=position, fidelity=round_number == 1),
                 self._relay, timeout))
             after = sensors.snapshot()
+            if round_number == 1 and self.settings.profile_runs:
+                measurement.operators = self._profile(variant, timeout)
             self.passes[name].append(latency)
             self.thermal[name].append((round_number, before, after, latency.windows()))
         except EdgeshrinkError as exc:
             # One variant failing to load or run is a result about that variant, not the run.
             measurement.ok = False
             measurement.error = VariantError(code=exc.code, message=exc.message)
+
+    def _profile(self, variant, timeout):
+        """Its per-operator profile, or why there is none: a profile that cannot be taken
+        (no profiler in the runtime, no room for its file) does not fail the variant."""
+        job = self._job(variant, "profile")
+        job.update(profile_job(self.root, self.settings.profile_runs))
+        try:
+            return OperatorProfile.from_dict(run_child(job, self._relay, timeout))
+        except EdgeshrinkError as exc:
+            return OperatorProfile(available=False, reason=exc.message)
 
     def _finish(self, name):
         measurement = self.measurements[name]

@@ -10,6 +10,7 @@ Passes:
     latency  load time, first inference, warm-up, timed runs (count + time floor
              and ceiling), then fidelity/accuracy over the evaluation samples
     check    load and run once on inputs made from the model's input spec
+    profile  per-operator times from the runtime's profiler, beside the same runs unprofiled
 """
 
 import json
@@ -24,7 +25,7 @@ from ..shared.fidelity import compare_outputs
 from ..shared.measurement import (Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, RoundSummary,
                                   round_samples)
 from ..shared.types import BenchSettings
-from . import backends, stats
+from . import backends, op_profile, stats
 
 PROGRESS_INTERVAL_S = 0.5
 # The precision stop: how often the median's CI is checked, and the fewest runs it trusts
@@ -112,7 +113,8 @@ class Child:
             affinity = sorted(os.sched_getaffinity(0))
         mode = self.job["mode"]
         handler = {"memory": self.memory_pass, "latency": self.latency_pass,
-                   "check": self.check_pass, "sustained": self.sustained_pass}.get(mode)
+                   "check": self.check_pass, "sustained": self.sustained_pass,
+                   "profile": self.profile_pass}.get(mode)
         if handler is None:
             raise ModelError("unknown measurement pass %r" % mode)
         record = handler(settings)
@@ -301,6 +303,47 @@ class Child:
                     break
         return {"load_ms": load_ms, "monotonic_start": mono_start, "buckets": buckets,
                 "runtime_settings": runner.settings}
+
+    def timed(self, runner, feeds, runs):
+        clock, times = time.perf_counter, []
+        for _ in range(runs):
+            t0 = clock()
+            runner.run(feeds)
+            times.append((clock() - t0) * 1000.0)
+        return times
+
+    def profile_pass(self, settings):
+        """Per-operator times from the runtime's profiler (agent/op_profile.py), beside the
+        same runs unprofiled in this process, so the profiler's own cost is known."""
+        backend = backends.get(self.job.get("runtime", "onnxruntime"))
+        if backend.profile_unavailable:
+            return {"available": False, "reason": backend.profile_unavailable}
+        runs = int(self.job["runs"])
+        data = EvaluationFile(self.job.get("data_path"))
+        runner, _ = self.load(settings)
+        feeds = probe_feeds(data, runner.input_specs())
+        self.timed(runner, feeds, settings.warmup_runs)
+        plain = self.timed(runner, feeds, runs)
+        del runner
+        profiled = backend.load(self.job["model_path"], settings.threads, self.job.get("io_names"),
+                                profile_prefix=self.job["profile_prefix"])
+        # The first run is dropped from the profile (op_profile.aggregate); warm-up beyond
+        # it would only grow the file.
+        self.timed(profiled, feeds, 1)
+        timed = self.timed(profiled, feeds, runs)
+        path = profiled.end_profiling()
+        try:
+            with open(path) as handle:
+                events = json.load(handle)
+        finally:
+            os.remove(path)
+        summary = op_profile.aggregate(events if isinstance(events, list) else [])
+        if summary is None:
+            return {"available": False, "reason": "the runtime's profile recorded no model run"}
+        summary.update(available=True, plain_p50_ms=stats.percentile(sorted(plain), 50),
+                       profiled_p50_ms=stats.percentile(sorted(timed), 50), runtime_settings=dict(profiled.settings))
+        summary["overhead"] = summary["profiled_p50_ms"] / summary["plain_p50_ms"] if summary["plain_p50_ms"] else None
+        return summary
 
     def check_pass(self, settings):
         import numpy as np

@@ -20,6 +20,7 @@ from ..shared.conventions import Op
 from ..shared.errors import EdgeshrinkError, ProtocolError, RemoteError, describe_os_error
 from . import AGENT_VERSION, children, facts
 from .bench import bench
+from .profiling import profile
 from .sustained import sustained
 from .host_input import END, HostInput
 from .install import install, status
@@ -56,6 +57,7 @@ class Server:
             Op.RECEIVE_BLOB: self.receive_blob,
             Op.BENCH: lambda rid, args, send: bench(self.root, rid, args, send),
             Op.SUSTAINED: lambda rid, args, send: sustained(self.root, rid, args, send),
+            Op.PROFILE: lambda rid, args, send: profile(self.root, rid, args, send),
             Op.INSTALL: lambda rid, args, send: install(self.root, rid, args, send),
             Op.STATUS: lambda rid, args, send: status(self.root, rid, args, send),
         }

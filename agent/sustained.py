@@ -8,12 +8,11 @@ seconds (the shared monotonic clock lines them up).
 
 import statistics
 
-from ..shared.errors import ProtocolError
 from ..shared.sustained import FREQUENCY_DROP, SLOWDOWN_FRACTION, SustainedBucket, SustainedRun
-from ..shared.types import BenchSettings, accepts
+from ..shared.types import accepts
+from . import one_variant
 from .bench import CHILD_OVERHEAD_S
 from .children import run_child
-from .layout import check_name, check_sha
 from .power import PowerPlan
 from .sensors import Sensors, throttling_verdict
 
@@ -22,38 +21,26 @@ MIN_BUCKET_S, MAX_BUCKET_S = 0.1, 600.0
 
 
 def _checked(args):
-    settings = BenchSettings.from_dict(args.get("settings"))
-    problems = settings.validate()
+    problems = []
     duration, bucket = args.get("duration_s"), args.get("bucket_s")
     if not accepts(float, duration) or not 1 <= duration <= MAX_DURATION_S:
         problems.append("duration_s must be from 1 to %d seconds" % MAX_DURATION_S)
     if not accepts(float, bucket) or not MIN_BUCKET_S <= bucket <= MAX_BUCKET_S:
         problems.append("bucket_s must be from %g to %g seconds" % (MIN_BUCKET_S, MAX_BUCKET_S))
-    variant = args.get("variant")
-    if not isinstance(variant, dict):
-        problems.append("variant must be {name, blob}")
-    if problems:
-        raise ProtocolError("bad sustained-run settings: " + "; ".join(problems))
-    check_name(variant.get("name"))
-    check_sha(variant.get("blob"))
+    settings, variant = one_variant.checked(args, "sustained-run", problems)
     return settings, float(duration), float(bucket), variant
 
 
 def sustained(root, request_id, args, send_event):
     settings, duration, bucket_s, variant = _checked(args)
-    data_path = root.require_blob(args["data_blob"]) if args.get("data_blob") else None
     sensors = Sensors()
-    with root.locked(float(args.get("lock_timeout_s", 600)), lambda holder: send_event(
-            request_id, "log", {"message": "waiting for the device lock (%s)" % holder})):
+    with one_variant.locked(root, request_id, args, send_event):
         plan = PowerPlan.from_args(args.get("power"), settings, sensors)
         sampler = plan.start_sampler()
         try:
             before = sensors.snapshot()
-            runtime = variant.get("runtime") or args.get("runtime", "onnxruntime")
-            job = {"request_id": request_id, "variant": variant["name"], "runtime": runtime,
-                   "model_path": root.require_blob(variant["blob"]), "data_path": data_path,
-                   "settings": settings.to_dict(), "mode": "sustained", "duration_s": duration, "bucket_s": bucket_s,
-                   "io_names": variant.get("io_names")}
+            job = one_variant.child_job(root, request_id, args, variant, settings, mode="sustained",
+                                        duration_s=duration, bucket_s=bucket_s)
             result = run_child(job, lambda frame: send_event(request_id, frame["kind"], frame["data"]),
                                duration + CHILD_OVERHEAD_S)
             after = sensors.snapshot()

@@ -20,7 +20,7 @@ from ..shared.sustained import SustainedRun
 from ..shared.types import BenchSettings
 from ..shared.task_metrics import MetricSpec
 from . import agent_bundle, dataset as datasets, host_meter, input_shapes, metrics as task_metrics, modelinfo, paths
-from . import push, spool, tflite_model
+from . import explain, push, spool, tflite_model
 from .compress import variants as variant_maker
 from .connectors import for_device
 from .runs import Run, VariantResult
@@ -270,7 +270,7 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
         on_event(device.name, kind, data)
 
     try:
-        result = session.call(Op.BENCH, {"variants": [_bench_entry(v) for v in made],
+        result = session.call(Op.BENCH, {"variants": [bench_entry(v) for v in made],
                                          "data_blob": eval_sha, "runtime": device.runtime,
                                          "settings": settings.to_dict(), "lock_timeout_s": lock_timeout_s,
                                          "power": device.power.to_dict()},
@@ -293,7 +293,7 @@ def _bench_call(session, source, made, eval_sha, settings, lock_timeout_s, on_ev
             measurement.power.idle_after_w = idle_after
 
 
-def _bench_entry(variant):
+def bench_entry(variant):
     """A variant as the agent's bench op takes it: its blob, its runtime, and for a file
     that names its tensors otherwise, the original model's names."""
     entry = {"name": variant.name, "blob": variant.sha256, "runtime": variant.runtime}
@@ -361,7 +361,7 @@ def measure_until_decided(session, source, variants, settings, constraints, on_e
             decision.notes.append("no more samples were taken: min_runs and min_time_s already equal max_runs "
                                   "and max_time_s (raise those limits to let edgeshrink take more)")
         decision.notes.extend(power_notes(run.variants))
-        return run, decision
+        return run, explain.annotate(decision, run.variants, run.facts)
     chosen_before = decision.variant(decision.chosen)
     on_event(session.device.name, "log", {"message": "%s latency too noisy to decide (95%% CI %s ms): measuring %s "
                                           "again with >= %d runs and >= %.2f s" % (
@@ -380,7 +380,7 @@ def measure_until_decided(session, source, variants, settings, constraints, on_e
                           "[%.3f, %.3f] ms was too wide to decide" % (
                               ", ".join(again), wider.min_runs, wider.min_time_s, chosen_before.name,
                               chosen_before.latency_ci_ms[0], chosen_before.latency_ci_ms[1]))
-    return run, decision
+    return run, explain.annotate(decision, run.variants, run.facts)
 
 
 IDLE_DRIFT_NOTE = 0.05
@@ -513,6 +513,7 @@ def reselect(store, device, run_id=None):
     stored = store.load_run(run_id=run_id, device=device.name)
     decision = select(stored.variants, device.constraints, objective=device.objective)
     decision.notes.extend(power_notes(stored.variants))
+    explain.annotate(decision, stored.variants, stored.facts)
     return stored, decision
 
 
@@ -527,7 +528,7 @@ def sustained(device, source, variant, settings, duration_s, bucket_s, on_event=
                                                        paths.cache_dir() / "data")
         push.push(session, {variant.sha256: variant.path, eval_sha: eval_path})
         data = session.call(Op.SUSTAINED, {
-            "variant": _bench_entry(variant), "data_blob": eval_sha,
+            "variant": bench_entry(variant), "data_blob": eval_sha,
             "runtime": variant.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
             "bucket_s": float(bucket_s), "power": device.power.to_dict(), "lock_timeout_s": options.lock_timeout_s},
             on_event=lambda kind, event: on_event(device.name, kind, event))

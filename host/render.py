@@ -27,12 +27,12 @@ out = SafeConsole(width=None if sys.stdout.isatty() else 160)
 err = SafeConsole(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 
-def _fmt(value, pattern="%.3f", missing="-"):
+def fmt(value, pattern="%.3f", missing="-"):
     return missing if value is None else pattern % value
 
 
 def _pct(value):
-    return _fmt(None if value is None else 100 * value, "%.2f%%")
+    return fmt(None if value is None else 100 * value, "%.2f%%")
 
 
 class LiveProgress:
@@ -75,9 +75,9 @@ class LiveProgress:
             measurement = VariantMeasurement.from_dict(data)
             task = self._task(device, measurement.variant)
             if measurement.ok:
-                status = "p50 %s ms" % _fmt(measurement.figure("p50_ms").value)
+                status = "p50 %s ms" % fmt(measurement.figure("p50_ms").value)
                 if measurement.power.measured:
-                    status += ", %s mJ/inference" % _fmt(measurement.figure("energy_mj").value, "%.3g")
+                    status += ", %s mJ/inference" % fmt(measurement.figure("energy_mj").value, "%.3g")
             else:
                 status = "[red]failed[/]: " + escape(measurement.error.message[:60] if measurement.error else "")
             self.progress.update(task, completed=100, status=status)
@@ -101,9 +101,9 @@ def variants_table(variants, title="Variants"):
             continue
         fidelity = m.get("host_fidelity") or {}
         table.add_row(v.name, m["technique"], "%.2f" % (m["size_bytes"] / 2 ** 20),
-                      _fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
+                      fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
                            "%.2f"),
-                      "{:,}".format(m["params"]), _fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
+                      "{:,}".format(m["params"]), fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
                       _pct(fidelity.get("accuracy")),
                       _pct(fidelity.get("agreement", fidelity.get("top1_agreement"))),
                       "%.1fs" % m.get("compress_seconds", 0), "yes" if v.cached else "new")
@@ -122,7 +122,7 @@ def _sqnr(measurement):
     sqnr = measurement.figure("sqnr_db")
     if sqnr.known and sqnr.value == float("inf"):
         return "exact"
-    return _fmt(sqnr.value, "%.1f")
+    return fmt(sqnr.value, "%.1f")
 
 
 def _throttle_cell(measurement):
@@ -156,10 +156,10 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
         m = v.measurement
         row = [escape(v.name), escape(_runtime_cell(v))]
         if m.ok:
-            row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
+            row += [fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
             row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("agreement").value),
                     _sqnr(m), _throttle_cell(m)]
-            row += [_fmt(m.figure(name).value, pattern) for _, name, pattern in power]
+            row += [fmt(m.figure(name).value, pattern) for _, name, pattern in power]
         else:
             row += ["[red]failed[/]"] + ["-"] * (len(RESULT_FIGURES) + 4 + len(power))
         if decision:
@@ -188,6 +188,8 @@ def decision_view(decision, console=out):
         mark = "[green]✔[/]" if v.name == decision.chosen else ("·" if v.feasible else "[red]✘[/]")
         front = " [dim](Pareto front)[/]" if v.pareto else ""
         console.print(" %s [bold]%s[/]%s: %s" % (mark, escape(v.name), front, escape(v.reason)))
+        if v.explanation:
+            console.print("     [dim]why:[/] %s" % escape(v.explanation))
     if decision.chosen:
         console.print("[bold green]Decision:[/] %s" % escape(decision.chosen))
     else:
@@ -221,10 +223,22 @@ def status_view(device, result, console=out):
             ("board", facts.get("board") or facts.get("cpu_model") or "-"),
             ("python", facts.get("python", "-")),
             ("runtimes", ", ".join("%s %s" % (n, r.get("version", "missing"))
-                                   for n, r in facts.get("runtimes", {}).items()))]
+                                   for n, r in facts.get("runtimes", {}).items())),
+            ("CPU features", cpu_features_line(facts.get("cpu_features")))]
     for key, value in rows:
-        table.add_row(key, str(value))
+        table.add_row(key, escape(str(value)))   # the board's own words: never markup
     console.print(table)
+
+
+def cpu_features_line(features):
+    """'avx2 fma f16c; without avx512_fp16 amx_int8' (the inference-relevant ones, agent/cpu_features.py)."""
+    features = features or {}
+    if not features.get("present") and not features.get("absent"):
+        return features.get("source") or "not reported by the agent"
+    line = " ".join(features.get("present") or []) or "none of those that matter"
+    if features.get("absent"):
+        line += "; without " + " ".join(features["absent"])
+    return line
 
 
 def devices_table(inventory):
@@ -251,7 +265,7 @@ def fleet_table(shown):
         verdict = decision.variant(chosen) if chosen else None
         table.add_row(outcome.device, "#%d" % stored.run_id if stored else "-",
                       (stored.status if stored else None) or ("[red]failed[/]" if not outcome.ok else "ok"),
-                      escape(chosen or "-"), _fmt(verdict.latency_ms if verdict else None),
+                      escape(chosen or "-"), fmt(verdict.latency_ms if verdict else None),
                       "" if outcome.ok else escape(outcome.error.one_line()[:80]))
     return table
 
@@ -280,8 +294,8 @@ def check_table(rows):
         table.add_row(row["device"], "[green]ok[/]" if row["ok"] else "[red]failed[/]", row.get("python") or "-",
                       _runtime_version(runtimes.get("onnxruntime")), _runtime_version(runtimes.get("tflite")),
                       row.get("agent_version") or "-",
-                      str(cpus or "-"), _fmt(row.get("mem_available_mb"), "%.0f"),
-                      _fmt(row.get("disk_free_mb"), "%.0f"), row["problem"] or row.get("connection", ""))
+                      str(cpus or "-"), fmt(row.get("mem_available_mb"), "%.0f"),
+                      fmt(row.get("disk_free_mb"), "%.0f"), row["problem"] or row.get("connection", ""))
     return table
 
 
@@ -302,7 +316,7 @@ def regress_table(checks, title="Regression check"):
         if c.facts_changed:
             why += "; facts changed: " + "; ".join(c.facts_changed)
         table.add_row(escape(c.device), escape(c.variant), c.figure, REGRESS_STYLES.get(c.verdict, escape(c.verdict)),
-                      _fmt(c.today, "%.4g"), _fmt(c.baseline, "%.4g"), change, interval, escape(why))
+                      fmt(c.today, "%.4g"), fmt(c.baseline, "%.4g"), change, interval, escape(why))
     return table
 
 
@@ -314,8 +328,8 @@ def history_table(keys, device):
         for row in key.rows:
             quality = row["accuracy"] if row["accuracy"] is not None else row["agreement"]
             table.add_row(escape(row["variant"]), escape("%s %s" % (row["runtime"], row["runtime_version"] or "")),
-                          "#%d" % row["run"], row["date"], escape(row["status"] or "-"), _fmt(row["p50_ms"], "%.4g"),
-                          _fmt(row["p90_ms"], "%.4g"), _fmt(row["peak_rss_mb"], "%.1f"), _pct(quality),
+                          "#%d" % row["run"], row["date"], escape(row["status"] or "-"), fmt(row["p50_ms"], "%.4g"),
+                          fmt(row["p90_ms"], "%.4g"), fmt(row["peak_rss_mb"], "%.1f"), _pct(quality),
                           "[yellow]change point[/]" if row["change_point"] else "")
     return table
 
@@ -340,11 +354,11 @@ def sustained_view(run, console=out):
     for column in ("t s", "runs", "p50 ms", "p90 ms", "hottest C", "CPU MHz", "W"):
         table.add_column(column, justify="right")
     for b in run.buckets:
-        table.add_row("%.1f" % b.t0_s, str(b.n), _fmt(b.p50_ms), _fmt(b.p90_ms), _fmt(b.temp_c, "%.1f"),
-                      _fmt(b.cpu_mhz, "%.0f"), _fmt(b.power_w, "%.2f"))
+        table.add_row("%.1f" % b.t0_s, str(b.n), fmt(b.p50_ms), fmt(b.p90_ms), fmt(b.temp_c, "%.1f"),
+                      fmt(b.cpu_mhz, "%.0f"), fmt(b.power_w, "%.2f"))
     console.print(table)
     console.print("cold p50 %s ms, steady p50 %s ms (last quarter): steady/cold %s" % (
-        _fmt(run.cold_p50_ms), _fmt(run.steady_p50_ms), _fmt(run.steady_vs_cold, "%.3f")))
+        fmt(run.cold_p50_ms), fmt(run.steady_p50_ms), fmt(run.steady_vs_cold, "%.3f")))
     console.print("latency slowdown (>10%% over cold): %s" % (
         "from %.1f s" % run.slowdown_started_s if run.slowdown_started_s is not None else "none"))
     if run.throttling is None:

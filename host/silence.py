@@ -14,6 +14,7 @@ from ..shared.conventions import Op
 QUICK_S = 60.0                  # ping, facts, have_blobs, status, shutdown
 UPLOAD_S = 120.0                # the agent gives up on a stalled upload after 60 s
 CHILD_LIMIT_MARGIN_S = 300.0    # agent/bench.py CHILD_OVERHEAD_S
+PROFILE_LIMIT_S = 900.0         # agent/profiling.py PROFILE_LIMIT_S
 CHECK_LIMIT_S = 300.0           # agent/install.py CHECK_TIMEOUT_S
 DEFAULT_LOCK_WAIT_S = 600.0
 SLACK_S = 60.0
@@ -31,6 +32,9 @@ def limit_for(op, args=None):
     if op == Op.SUSTAINED:
         # The child reports every bucket; loading and warm-up are the silent part.
         return lock_wait + CHILD_LIMIT_MARGIN_S + SLACK_S
+    if op == Op.PROFILE:
+        # Silent while the child times its runs twice (unprofiled, profiled).
+        return lock_wait + PROFILE_LIMIT_S + CHILD_LIMIT_MARGIN_S + SLACK_S
     if op == Op.INSTALL:
         return lock_wait + CHECK_LIMIT_S + SLACK_S
     if op in (Op.RECEIVE_BLOB, Op.COMMIT_BLOB):

@@ -29,6 +29,7 @@ class Op:
     COMMIT_BLOB = "commit_blob"
     BENCH = "bench"
     SUSTAINED = "sustained"
+    PROFILE = "profile"
     INSTALL = "install"
     STATUS = "status"
     SHUTDOWN = "shutdown"

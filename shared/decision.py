@@ -62,6 +62,7 @@ class CandidateVerdict(Record):
     flags: List[str] = field(default_factory=list)   # "kind: text" from its manifest (missed target, cut short)
     checks: List[ConstraintCheck] = field(default_factory=list)
     reason: str = ""
+    explanation: Optional[str] = None   # why it is faster or slower, from its profile and the CPU (host/explain.py)
 
     def checks_with(self, verdict):
         return [c for c in self.checks if c.verdict == verdict]

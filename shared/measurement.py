@@ -18,6 +18,7 @@ current version with the new fields at their defaults.
 from dataclasses import dataclass, field
 from typing import List, Optional
 
+from .op_profile import OperatorProfile
 from .records import Record
 from .types import MIN_SAMPLES_FOR
 
@@ -262,6 +263,7 @@ class VariantMeasurement(Record):
     power: Power = field(default_factory=Power)
     environment: Environment = field(default_factory=Environment)
     error: Optional[VariantError] = None
+    operators: Optional[OperatorProfile] = None     # where its time goes (settings.profile_runs > 0)
 
     def without_samples(self):
         """A copy whose latency pass has no raw samples (they are stored on their own)."""

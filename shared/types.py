@@ -25,6 +25,7 @@ MAX_WARMUP_RUNS = 1000000
 MAX_THREADS_LIMIT = 1024
 MAX_RUNS_LIMIT = 100000
 MAX_ROUNDS = 50
+MAX_PROFILE_RUNS = 10000
 MAX_IDLE_S = 600
 MAX_COOLDOWN_S = 3600
 
@@ -84,6 +85,9 @@ class BenchSettings:
     idle_s: float = 2.0         # idle power baseline before the first variant and after the last
     cooldown_s: float = 0.0     # pause before each variant's timing
     cooldown_to_c: float = 0.0  # or wait until the hottest zone is at or below this (0: off)
+    # Runs of the per-operator profile taken once per variant, in its own process (and
+    # as many unprofiled, for the profiler's overhead); it explains the decision. 0: off.
+    profile_runs: int = 30
 
     @classmethod
     def type_problem(cls, name, value):
@@ -128,6 +132,8 @@ class BenchSettings:
             problems.append("idle_s must be from 0 to %d" % MAX_IDLE_S)
         if not 0 <= self.cooldown_s <= MAX_COOLDOWN_S:
             problems.append("cooldown_s must be from 0 to %d" % MAX_COOLDOWN_S)
+        if not 0 <= self.profile_runs <= MAX_PROFILE_RUNS:
+            problems.append("profile_runs must be from 0 (off) to %d" % MAX_PROFILE_RUNS)
         if not 0 <= self.cooldown_to_c <= 150:
             problems.append("cooldown_to_c must be from 0 (off) to 150 degrees C")
         return problems

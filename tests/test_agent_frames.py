@@ -64,6 +64,9 @@ def request(**fields):
     (request(op="install", args={"name": ["a"]}), ""),
     (request(op="receive_blob", args={"sha256": {}, "incoming": 3, "size": "big"}), ""),
     (request(op="commit_blob", args={"sha256": None}), ""),
+    (request(op="profile", args={"runs": 0, "variant": {"name": "a", "blob": "0" * 64}}), "runs must be from 1"),
+    (request(op="profile", args={"runs": 10, "variant": "a"}), "variant must be {name, blob}"),
+    (request(op="profile", args={"runs": 10, "variant": {"name": "../x", "blob": "0" * 64}}), "not a valid name"),
 ])
 def test_malformed_frames_get_a_protocol_error_and_the_agent_keeps_serving(agent, raw, words):
     reply = agent.send(raw)
@@ -90,7 +93,7 @@ _json = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.float
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(op=st.sampled_from(["ping", "facts", "have_blobs", "receive_blob", "commit_blob", "bench", "install",
-                           "status", "nosuch"]), args=_json, request_id=_json)
+                           "status", "profile", "nosuch"]), args=_json, request_id=_json)
 def test_fuzzed_requests_never_stop_the_agent_or_look_like_its_bug(agent, op, args, request_id):
     frame = {"type": "request", "id": request_id, "op": op, "args": args}
     reply = agent.send(json.dumps(frame).encode())

@@ -7,6 +7,7 @@ from .probing import probe_distribution
 
 class OnnxRuntimeBackend:
     name = "onnxruntime"
+    profile_unavailable = None
 
     def probe(self):
         """Installed or not, and which version, without importing it: an idle agent
@@ -17,8 +18,10 @@ class OnnxRuntimeBackend:
         """Import the runtime, so a memory baseline includes its own footprint."""
         import onnxruntime  # noqa: F401
 
-    def load(self, path, threads, io_names=None):
-        """``io_names`` is for runtimes whose converter renames tensors; ONNX keeps them."""
+    def load(self, path, threads, io_names=None, profile_prefix=None):
+        """``io_names`` is for runtimes whose converter renames tensors; ONNX keeps them.
+        With ``profile_prefix`` the session records every node's time to a JSON file
+        there (``runner.end_profiling()`` names it)."""
         try:
             import onnxruntime
         except Exception as exc:
@@ -29,6 +32,9 @@ class OnnxRuntimeBackend:
         options.intra_op_num_threads = int(threads)
         options.inter_op_num_threads = 1
         options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+        if profile_prefix:
+            options.enable_profiling = True
+            options.profile_file_prefix = profile_prefix
         try:
             session = onnxruntime.InferenceSession(path, sess_options=options,
                                                    providers=["CPUExecutionProvider"])
@@ -49,6 +55,10 @@ class OnnxRuntimeRunner:
 
     def output_names(self):
         return [o.name for o in self.session.get_outputs()]
+
+    def end_profiling(self):
+        """The path of the profile a profiling session wrote."""
+        return self.session.end_profiling()
 
     def run(self, feeds):
         try:

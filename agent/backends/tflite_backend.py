@@ -42,6 +42,10 @@ def installed():
 
 
 class TfliteBackend:
+    # The interpreter's Python API has no per-operator timing; LiteRT's op profiler lives
+    # in its C++ benchmark tool, which edgeshrink does not ship to the board.
+    profile_unavailable = ("the TFLite/LiteRT Python interpreter exposes no per-operator timing (its op "
+                           "profiler is part of the C++ benchmark_model tool)")
     name = "tflite"
 
     def probe(self):

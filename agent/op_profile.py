@@ -1,0 +1,80 @@
+"""Where a variant's time goes, operator by operator, from onnxruntime's own profiler.
+
+onnxruntime writes one JSON event per node execution ("cat": "Node", name
+"<node>_kernel_time", args.op_name) and one per run ("cat": "Session", "model_run").
+Node events are assigned to the run whose window holds them; the first run is dropped
+(it pays for allocations and lazy kernel set-up a steady state never sees). Times are
+reported per run, so the operators' sum can be set against the profiled run's own
+latency: what the sum leaves out is the runtime's work between kernels.
+
+Standard library only: the agent runs on the board's Python 3.8.
+"""
+
+import os
+import statistics
+
+KERNEL_SUFFIX = "_kernel_time"
+TOP_NODES = 15
+
+
+def _runs(events):
+    """[(start_us, end_us)] of each model_run, in order."""
+    runs = [(e["ts"], e["ts"] + e["dur"]) for e in events
+            if e.get("cat") == "Session" and e.get("name") == "model_run"
+            and isinstance(e.get("ts"), (int, float)) and isinstance(e.get("dur"), (int, float))]
+    return sorted(runs)
+
+
+def _kernel_events(events):
+    for event in events:
+        name = event.get("name")
+        if event.get("cat") != "Node" or not isinstance(name, str) or not name.endswith(KERNEL_SUFFIX):
+            continue
+        if not isinstance(event.get("ts"), (int, float)) or not isinstance(event.get("dur"), (int, float)):
+            continue
+        args = event.get("args") if isinstance(event.get("args"), dict) else {}
+        yield name[:-len(KERNEL_SUFFIX)], str(args.get("op_name") or "?"), event["ts"], event["dur"]
+
+
+def aggregate(events, drop_first=1):
+    """{runs, run_ms (median profiled run), mean_run_ms, op_sum_ms, coverage, by_op_type, top_nodes} from
+    a profile's events; None when no run was recorded."""
+    runs = _runs(events)[drop_first:]
+    if not runs:
+        return None
+    by_node, op_of = {}, {}
+    for node, op, ts, dur in _kernel_events(events):
+        if any(start <= ts <= end for start, end in runs):
+            by_node[node] = by_node.get(node, 0) + dur
+            op_of[node] = op
+    count = float(len(runs))
+    durations = [(end - start) / 1000.0 for start, end in runs]
+    run_ms, mean_run_ms = statistics.median(durations), sum(durations) / count
+    node_ms = {node: total / 1000.0 / count for node, total in by_node.items()}
+    total_ms = sum(node_ms.values())
+    by_op = {}
+    for node, ms in node_ms.items():
+        entry = by_op.setdefault(op_of[node], {"op": op_of[node], "ms_per_run": 0.0, "nodes": 0})
+        entry["ms_per_run"] += ms
+        entry["nodes"] += 1
+
+    def share(ms):
+        return ms / total_ms if total_ms > 0 else None
+
+    op_rows = sorted(by_op.values(), key=lambda row: -row["ms_per_run"])
+    for row in op_rows:
+        row["share"] = share(row["ms_per_run"])
+    nodes = sorted(node_ms.items(), key=lambda item: -item[1])[:TOP_NODES]
+    # Per-run node times are means, so they are set against the mean run.
+    return {"runs": len(runs), "run_ms": run_ms, "mean_run_ms": mean_run_ms, "op_sum_ms": total_ms,
+            "coverage": total_ms / mean_run_ms if mean_run_ms > 0 else None,
+            "by_op_type": op_rows,
+            "top_nodes": [{"node": node, "op": op_of[node], "ms_per_run": ms, "share": share(ms)}
+                          for node, ms in nodes]}
+
+
+def profile_job(root, runs):
+    """What a measuring child needs, beyond the variant, to profile it (agent/measure.py)."""
+    # Under the agent's root, where it may write; the child removes the file.
+    return {"mode": "profile", "runs": int(runs),
+            "profile_prefix": os.path.join(root.incoming, "profile-%d" % os.getpid())}

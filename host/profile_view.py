@@ -1,0 +1,85 @@
+"""How `edgeshrink profile` prints: the board's inventory, then each variant's operators.
+
+Everything here came from a board, so every string is escaped before rich sees it.
+"""
+
+from rich.markup import escape
+from rich.table import Table
+
+from .render import cpu_features_line, fmt, out
+
+TOP_OPERATORS = 8
+
+
+def inventory_rows(facts):
+    """(key, value) pairs of what the board is, from its facts."""
+    limits = facts.get("limits") or {}
+    cores = "%s" % (facts.get("cpu_count") or "?")
+    if limits.get("cpu_cores"):
+        cores += " (cgroup limit %s)" % limits["cpu_cores"]
+    thermal = facts.get("thermal") or {}
+    frequencies = thermal.get("cpufreq_khz") or {}
+    # Policies with the same hardware ceiling are one cluster (big.LITTLE boards have two or three).
+    clusters = {}
+    for name, reading in frequencies.items():
+        ceiling = reading.get("hw_max") or reading.get("max")
+        if ceiling:
+            clusters.setdefault(ceiling, []).append(name)
+    power = facts.get("power") or {}
+    runtimes = facts.get("runtimes") or {}
+    return [
+        ("board", facts.get("board") or "-"),
+        ("CPU", "%s, %s, %s cores" % (facts.get("cpu_model") or "?", facts.get("machine") or "?", cores)),
+        ("CPU features", cpu_features_line(facts.get("cpu_features"))),
+        ("clock clusters", ", ".join("%d x %.0f MHz" % (len(names), ceiling / 1000.0)
+                                     for ceiling, names in sorted(clusters.items()))
+         or "not reported (no cpufreq on this board)"),
+        ("governors", ", ".join(facts.get("governors") or []) or "none reported"),
+        ("memory", "%s MiB, %s MiB available%s" % (
+            fmt(facts.get("mem_total_mb"), "%.0f"), fmt(facts.get("mem_available_mb"), "%.0f"),
+            " (cgroup limit %s MiB)" % limits["memory_mb"] if limits.get("memory_mb") else "")),
+        ("runtimes", ", ".join("%s %s%s" % (name, probe.get("version") or "missing",
+                                            " (%s)" % ", ".join(probe["providers"]) if probe.get("providers") else "")
+                               for name, probe in runtimes.items()) or "none"),
+        ("thermal zones", ", ".join("%s %.1f C" % (name, temp) for name, temp in
+                                    sorted((thermal.get("temperatures_c") or {}).items())) or "none readable"),
+        ("power source", ("%s (%s)" % (power.get("source"), power.get("rail") or "input"))
+         if power.get("source") else "none: %s" % (power.get("reason") or "not reported")),
+        ("python", "%s at %s" % (facts.get("python") or "?", facts.get("python_executable") or "?")),
+    ]
+
+
+def profile_view(report, console=out):
+    table = Table(title="Device %s" % escape(report.device), show_header=False)
+    table.add_column("key")
+    table.add_column("value")
+    for key, value in inventory_rows(report.facts):
+        table.add_row(key, escape(str(value)))
+    console.print(table)
+    for variant in report.variants:
+        title = "%s (%s, %s)" % (variant.name, variant.technique, variant.runtime)
+        profile = variant.profile
+        if variant.error or profile is None:
+            console.print("%s: not profiled: %s" % (escape(title), escape(variant.error or "no profile")))
+            continue
+        if not profile.available:
+            console.print("%s: per-operator profile not available: %s" % (escape(title), escape(profile.reason or "?")))
+            continue
+        operators = Table(title=escape(title))
+        for column in ("operator", "nodes", "ms per run", "share"):
+            operators.add_column(column, justify="left" if column == "operator" else "right")
+        for row in profile.by_op_type[:TOP_OPERATORS]:
+            operators.add_row(escape(row.op), str(row.nodes), "%.4f" % row.ms_per_run, fmt(
+                None if row.share is None else 100 * row.share, "%.1f%%"))
+        rest = profile.by_op_type[TOP_OPERATORS:]
+        if rest:
+            operators.add_row("%d others" % len(rest), str(sum(r.nodes for r in rest)),
+                              "%.4f" % sum(r.ms_per_run for r in rest), "")
+        console.print(operators)
+        console.print("  operators sum to %s ms per run, %s of the mean profiled run (%s ms; the rest is the "
+                      "runtime between kernels); %d runs, the first dropped" % (
+                          fmt(profile.op_sum_ms, "%.4f"), fmt(None if profile.coverage is None
+                                                                else 100 * profile.coverage, "%.1f%%"),
+                          fmt(profile.mean_run_ms, "%.4f"), profile.runs))
+        console.print("  profiler overhead: p50 %s ms profiled vs %s ms plain (x%s)" % (
+            fmt(profile.profiled_p50_ms), fmt(profile.plain_p50_ms), fmt(profile.overhead, "%.3f")))

@@ -1,0 +1,101 @@
+"""`profile`: what a board is, and where each variant's time goes on it.
+
+The board's facts (CPU, its inference-relevant features, memory, runtimes, governors,
+thermal zones, power source) and, per variant, the runtime's own per-operator profile.
+A variant the runtime cannot profile, or that fails, says why; the others still are.
+"""
+
+from dataclasses import dataclass, field
+from typing import List, Optional
+
+from ..shared.conventions import Op
+from ..shared.errors import EdgeshrinkError, ProtocolError
+from ..shared.op_profile import OperatorProfile
+from ..shared.records import type_problems
+from . import dataset as datasets
+from . import paths, push
+from .deploy import ConnectOptions, bench_entry, open_session, require_runtime
+from .regress.active import active_manifest, source_of, variant_of
+
+DEFAULT_RUNS = 100
+
+
+@dataclass
+class VariantProfile:
+    name: str
+    runtime: str
+    technique: str
+    profile: Optional[OperatorProfile] = None
+    error: Optional[str] = None
+
+    def to_dict(self):
+        return {"name": self.name, "runtime": self.runtime, "technique": self.technique,
+                "profile": self.profile.to_dict() if self.profile else None, "error": self.error}
+
+
+@dataclass
+class ProfileReport:
+    device: str
+    facts: dict
+    variants: List[VariantProfile] = field(default_factory=list)
+
+    def to_dict(self):
+        return {"device": self.device, "facts": self.facts, "variants": [v.to_dict() for v in self.variants]}
+
+
+def _checked_profile(device, name, data):
+    profile = OperatorProfile.from_dict(data) if isinstance(data, dict) else None
+    problems = ["not an object"] if profile is None else type_problems(profile)
+    if problems:
+        raise ProtocolError("device '%s': the agent sent a malformed profile of %s: %s"
+                            % (device.name, name, "; ".join(problems[:3])))
+    return profile
+
+
+def profile(device, source, variants, settings, runs=DEFAULT_RUNS, on_event=None, options=None):
+    """Profile every made variant on ``device``; a ProfileReport."""
+    options = options or ConnectOptions()
+    with open_session(device, options) as session:
+        return _profile_in(session, source, variants, settings, runs, on_event, options)
+
+
+def profile_active(device, settings, runs=DEFAULT_RUNS, on_event=None, options=None, log=None):
+    """Profile the variant installed on ``device`` (its manifest names the file, the runtime
+    and the source it was judged on: regress/active.py)."""
+    options = options or ConnectOptions()
+    with open_session(device, options) as session:
+        manifest = active_manifest(session)
+        source, variant = source_of(manifest, log or (lambda message: None)), variant_of(manifest)
+        return _profile_in(session, source, [variant], settings, runs, on_event, options)
+
+
+def _profile_in(session, source, variants, settings, runs, on_event, options):
+    device = session.device
+    relay = on_event or (lambda *a: None)
+    made = [v for v in variants if v.ok]
+    for runtime in dict.fromkeys(v.runtime for v in made):
+        require_runtime(session, runtime)
+    if source.metrics is None:
+        source.judged()
+    eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
+                                                   paths.cache_dir() / "data")
+    # The active deployment's file may be only on the board (variant_of): nothing to send then.
+    push.push(session, dict([(v.sha256, v.path) for v in made if v.path] + [(eval_sha, eval_path)]))
+    report = ProfileReport(device.name, session.hello.facts)
+    for variant in variants:
+        entry = VariantProfile(variant.name, variant.runtime, variant.manifest.get("technique", "?"))
+        report.variants.append(entry)
+        if not variant.ok:
+            entry.error = "not made: %s" % variant.failure
+            continue
+        try:
+            data = session.call(Op.PROFILE, {
+                "variant": bench_entry(variant), "data_blob": eval_sha, "settings": settings.to_dict(),
+                "runs": int(runs), "lock_timeout_s": options.lock_timeout_s},
+                on_event=lambda kind, event: relay(device.name, kind, event))
+            entry.profile = _checked_profile(device, variant.name, data)
+        except EdgeshrinkError as failure:
+            if failure.code not in ("model", "remote"):
+                raise   # the link or the agent is gone: the run cannot go on
+            entry.error = failure.message
+    return report

@@ -1,0 +1,95 @@
+"""`edgeshrink profile`: the board's inventory and each variant's per-operator time, from
+the runtime's own profiler through the real agent."""
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from edgeshrink.agent.op_profile import aggregate
+
+from .conftest import REPO, cli
+
+FIXTURES = REPO / "tests" / "fixtures" / "tflite"
+
+
+def run_event(ts, dur):
+    return {"cat": "Session", "name": "model_run", "ts": ts, "dur": dur}
+
+
+def node_event(name, op, ts, dur):
+    return {"cat": "Node", "name": name + "_kernel_time", "ts": ts, "dur": dur, "args": {"op_name": op}}
+
+
+def test_the_first_run_is_dropped_and_times_are_per_run():
+    events = [run_event(0, 5000), node_event("conv1", "Conv", 10, 4000),           # the first run: dropped
+              run_event(10000, 1000), node_event("conv1", "Conv", 10010, 600), node_event("fc", "Gemm", 10700, 200),
+              run_event(20000, 1200), node_event("conv1", "Conv", 20010, 800), node_event("fc", "Gemm", 20900, 200),
+              {"cat": "Node", "name": "conv1_fence_before", "ts": 10005, "dur": 0},
+              {"cat": "Session", "name": "session_initialization", "ts": 0, "dur": 99999}]
+    summary = aggregate(events)
+    assert summary["runs"] == 2 and summary["run_ms"] == 1.1 and summary["mean_run_ms"] == 1.1
+    assert [(r["op"], r["ms_per_run"], r["nodes"]) for r in summary["by_op_type"]] == [("Conv", 0.7, 1),
+                                                                                      ("Gemm", 0.2, 1)]
+    assert abs(summary["op_sum_ms"] - 0.9) < 1e-12 and abs(summary["coverage"] - 0.9 / 1.1) < 1e-12
+    assert abs(sum(r["share"] for r in summary["by_op_type"]) - 1) < 1e-12
+    top = summary["top_nodes"][0]
+    assert (top["node"], top["op"], top["ms_per_run"]) == ("conv1", "Conv", 0.7)
+    assert abs(top["share"] - 0.7 / 0.9) < 1e-12
+    assert aggregate([run_event(0, 10)]) is None            # only the dropped run
+
+
+_values = st.one_of(st.none(), st.integers(-5, 10 ** 6), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=20))
+
+
+@given(st.lists(st.dictionaries(st.sampled_from(["cat", "name", "ts", "dur", "args"]), _values), max_size=30))
+def test_any_event_list_aggregates_or_is_none(events):
+    summary = aggregate(events)
+    assert summary is None or summary["runs"] >= 1
+
+
+def test_profile_prints_the_inventory_and_each_variants_operators(tmp_path, host_env, tiny_model):
+    recipe = tmp_path / "one.toml"
+    recipe.write_text('[[variant]]\nname = "int8"\nsteps = [{ step = "int8-dynamic" }]\n')
+    result = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", str(tiny_model), "--recipe", str(recipe),
+                 "--runs", "30", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)["profile"]
+    assert report["facts"]["cpu_features"]["source"]
+    profiles = {v["name"]: v["profile"] for v in report["variants"]}
+    assert set(profiles) == {"fp32", "int8"}
+    assert profiles["fp32"]["by_op_type"][0]["op"] == "Conv"
+    assert "ConvInteger" in {row["op"] for row in profiles["int8"]["by_op_type"]}
+    for profile in profiles.values():
+        assert profile["available"] and profile["runs"] == 30
+        assert abs(sum(row["share"] for row in profile["by_op_type"]) - 1) < 1e-9
+        assert 0.3 < profile["coverage"] <= 1.05, profile            # the operators are most of a run
+        assert profile["overhead"] > 0.5 and profile["plain_p50_ms"] > 0
+    human = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", str(tiny_model), "--runs", "5")
+    assert human.returncode == 0, human.stderr
+    assert "CPU features" in human.stdout and "Conv" in human.stdout and "profiler overhead" in human.stdout
+
+
+def test_a_tflite_variant_says_why_it_has_no_operator_profile(host_env):
+    result = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", str(FIXTURES / "fp32.tflite"), "--runs",
+                 "5", "--json", "--min-runs", "5", "--min-time", "0")
+    assert result.returncode == 0, result.stderr
+    variants = json.loads(result.stdout)["profile"]["variants"]
+    assert variants and all(not v["profile"]["available"] and "per-operator" in v["profile"]["reason"]
+                            for v in variants if v["profile"])
+
+
+def test_profile_active_profiles_what_is_installed(tmp_path, host_env, tiny_model):
+    nothing = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active")
+    assert nothing.returncode == 2 and "no active deployment" in nothing.stderr
+    deployed = cli(host_env, REPO / "devices.toml", "deploy", "-d", "local", str(tiny_model), "--json",
+                   "--min-runs", "20", "--min-time", "0.05", "--max-time", "1")
+    assert deployed.returncode == 0, deployed.stderr
+    chosen = json.loads(deployed.stdout)["decision"]["chosen"]
+    active = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", "--runs", "10", "--json")
+    assert active.returncode == 0, active.stderr
+    variants = json.loads(active.stdout)["profile"]["variants"]
+    assert [v["name"] for v in variants] == [chosen] and variants[0]["profile"]["available"]
+    both = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", str(tiny_model))
+    assert both.returncode == 2 and "--active" in both.stderr
