@@ -341,7 +341,8 @@ def _more_samples(settings):
     None when the limits leave no room for more."""
     wider = BenchSettings.from_dict(dict(
         settings.to_dict(), min_runs=min(settings.max_runs, settings.min_runs * MORE_SAMPLES_FACTOR),
-        min_time_s=min(settings.max_time_s, max(settings.min_time_s, 0.25) * MORE_SAMPLES_FACTOR)))
+        min_time_s=min(settings.max_time_s, max(settings.min_time_s, 0.25) * MORE_SAMPLES_FACTOR),
+        profile_runs=0))   # the first pass's profiles stand: where time goes did not change
     if (wider.min_runs, wider.min_time_s) == (settings.min_runs, settings.min_time_s):
         return None
     return wider
@@ -372,6 +373,7 @@ def measure_until_decided(session, source, variants, settings, constraints, on_e
                 lock_timeout_s, on_event, measured)
     for result in run.variants:
         if result.name in measured:
+            measured[result.name].operators = result.measurement.operators
             result.measurement = measured[result.name]
     run.finished_at = time.time()
     decision = select(run.variants, constraints, objective=objective)
