@@ -228,24 +228,32 @@ def variants_for(device, variants, runtimes=None):
     return chosen
 
 
-def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0, runtimes=None):
-    """Push what the device lacks, have the agent measure every variant; no storing.
-    ``runtimes``: which variants to measure, instead of the device's runtime list."""
+def ship(session, source, made, on_event=_quiet):
+    """Refuse early when the board lacks a runtime ``made`` needs, then push what it lacks
+    of those variants and of the evaluation data. Returns (the data's sha256, PushSummary)."""
     device = session.device
-    variants = variants_for(device, variants, runtimes)
-    for runtime in sorted({v.runtime for v in variants if v.ok}) or [device.runtime]:
+    for runtime in sorted({v.runtime for v in made}) or [device.runtime]:
         require_runtime(session, runtime)
     if source.metrics is None:
         source.judged()   # a source assembled by its caller: judge every output by its default
     eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
                                                    paths.cache_dir() / "data")
-    made = [v for v in variants if v.ok]   # a variant that could not be made has nothing to measure
     files = {v.sha256: v.path for v in made}
     files[eval_sha] = eval_path
     on_event(device.name, "push", {"files": len(files)})
     summary = push.push(session, files)
     summary.bytes_sent += session.agent_bytes_sent
     on_event(device.name, "pushed", summary.to_dict())
+    return eval_sha, summary
+
+
+def measure(session, source, variants, settings, on_event=_quiet, lock_timeout_s=600.0, runtimes=None):
+    """Push what the device lacks, have the agent measure every variant; no storing.
+    ``runtimes``: which variants to measure, instead of the device's runtime list."""
+    device = session.device
+    variants = variants_for(device, variants, runtimes)
+    made = [v for v in variants if v.ok]   # a variant that could not be made has nothing to measure
+    eval_sha, summary = ship(session, source, made, on_event)
     run = Run(device=device.name, started_at=time.time(), model_path=str(source.path),
               model_sha256=modelinfo.sha256_file(source.path), settings=settings.to_dict(),
               constraints=device.constraints.to_dict(), facts=DeviceFacts.from_dict(session.hello.facts),
@@ -523,12 +531,7 @@ def sustained(device, source, variant, settings, duration_s, bucket_s, on_event=
     """Run one variant continuously on the device for ``duration_s``; its SustainedRun."""
     options = options or ConnectOptions()
     with open_session(device, options) as session:
-        require_runtime(session, variant.runtime)
-        if source.metrics is None:
-            source.judged()
-        eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
-                                                       paths.cache_dir() / "data")
-        push.push(session, {variant.sha256: variant.path, eval_sha: eval_path})
+        eval_sha, _ = ship(session, source, [variant])
         data = session.call(Op.SUSTAINED, {
             "variant": bench_entry(variant), "data_blob": eval_sha,
             "runtime": variant.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),

@@ -12,9 +12,7 @@ from ..shared.conventions import Op
 from ..shared.errors import EdgeshrinkError, ProtocolError
 from ..shared.op_profile import OperatorProfile
 from ..shared.records import type_problems
-from . import dataset as datasets
-from . import paths, push
-from .deploy import ConnectOptions, bench_entry, open_session, require_runtime
+from .deploy import ConnectOptions, bench_entry, open_session, ship
 from .regress.active import active_manifest, source_of, variant_of
 
 DEFAULT_RUNS = 100
@@ -72,15 +70,7 @@ def profile_active(device, settings, runs=DEFAULT_RUNS, on_event=None, options=N
 def _profile_in(session, source, variants, settings, runs, on_event, options):
     device = session.device
     relay = on_event or (lambda *a: None)
-    made = [v for v in variants if v.ok]
-    for runtime in dict.fromkeys(v.runtime for v in made):
-        require_runtime(session, runtime)
-    if source.metrics is None:
-        source.judged()
-    eval_path, eval_sha = datasets.evaluation_file(source.dataset, source.references, source.metrics,
-                                                   paths.cache_dir() / "data")
-    # The active deployment's file may be only on the board (variant_of): nothing to send then.
-    push.push(session, dict([(v.sha256, v.path) for v in made if v.path] + [(eval_sha, eval_path)]))
+    eval_sha, _ = ship(session, source, [v for v in variants if v.ok])
     report = ProfileReport(device.name, session.hello.facts)
     for variant in variants:
         entry = VariantProfile(variant.name, variant.runtime, variant.manifest.get("technique", "?"))

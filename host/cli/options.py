@@ -57,6 +57,11 @@ class ModelChoice:
         "--runtime", help="Runtime to make and measure variants for: %s (repeatable; default: each device's "
         "runtime list in devices.toml)." % ", ".join(RUNTIMES))] = None
 
+    @property
+    def names_a_model(self):
+        """MODEL, --torch or --recipe was given (else a command may use what is installed)."""
+        return self.model is not None or self.torch is not None or self.recipe is not None
+
     def check(self):
         if self.torch and self.model:
             raise UsageError("give either an ONNX MODEL or --torch module:function, not both")

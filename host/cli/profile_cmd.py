@@ -25,7 +25,7 @@ def profile(choice: ModelChoice, timing: TimingOverrides, device: DeviceName, ru
     settings = timing.settings_for(target)
     options = profiling.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout)
     if active:
-        if choice.model is not None or choice.torch is not None or choice.recipe is not None:
+        if choice.names_a_model:
             raise UsageError("--active profiles what is installed; it takes no MODEL, --torch or --recipe",
                              "drop one or the other")
         with render.LiveProgress() as live:

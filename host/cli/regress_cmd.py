@@ -43,7 +43,7 @@ def regress(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets,
                                       ("max_runs", timing.max_runs), ("rounds", timing.rounds)) if value is not None}
     settings = {device.name: nightly_settings(timing.settings_for(device), device.regress, given)
                 for device in devices}
-    if choice.model is None and choice.torch is None and choice.recipe is None:
+    if not choice.names_a_model:
         choice.check()
 
         def check_one(device, live):   # each device's active deployment
