@@ -13,7 +13,12 @@ One run, on a simulated board (sshd in a network namespace, one core's cgroup qu
    checked against a copy of the history as it stood, so one slowed night never becomes
    the next one's baseline. A night counts as detected for a variant when its latency
    p50 or p90 is flagged;
-4. the board time one check costs per variant.
+4. the board time one check costs per variant, the confirming second measurement included.
+
+A flagged variant is measured again after regress's confirmation pause (30 s by default,
+``--confirm-pause``) and stays flagged only when both measurements flag it; the slowdown
+of a trial night lasts through its confirmation, as a real one would. Flags the second
+measurement did not repeat are counted apart, on unchanged and slowed nights alike.
 
 The slowdown is a real-time thread on every core taking a share of every 2 ms
 (host/lab/cpu_steal.py): a lower cgroup quota slows a run in whole 100 ms periods, which
@@ -145,6 +150,8 @@ class Night:
         self.improvements = [(c.variant, c.figure) for c in report.improvements]
         self.figures = len([c for c in report.checks if c.ratio is not None])
         self.p50_ratio = {c.variant: c.ratio for c in report.checks if c.figure == "latency p50"}
+        self.unconfirmed = [(c.variant, c.figure) for c in report.unconfirmed]
+        self.confirmed_again = report.confirm_run_id is not None
         self.board_s_per_variant = report.measured_s / variant_count
 
     def latency_flagged(self, variant):
@@ -159,11 +166,13 @@ def main():
     parser.add_argument("--levels", default="5,10,20")
     parser.add_argument("--seconds", type=float, default=None,
                         help="timing per variant a night (default: regress's nightly default)")
+    parser.add_argument("--confirm-pause", type=float, default=None,
+                        help="seconds before a flagged variant is measured again (default: regress's; -1: off)")
     args = parser.parse_args()
     levels = [int(v) / 100.0 for v in args.levels.split(",")]
 
     from edgeshrink.host.lab.cpu_steal import CpuStealer, why_unavailable
-    from edgeshrink.host.regress.job import nightly_settings, regress
+    from edgeshrink.host.regress.job import confirm_pause_s, nightly_settings, regress
     from edgeshrink.host.store import ResultsStore
     from edgeshrink.shared.types import BenchSettings
 
@@ -184,6 +193,9 @@ def main():
         say("calibrated %.0f%%: share %.4f gives %+.1f%%" % (100 * level, calibration[level][0],
                                                              100 * calibration[level][1]))
     device, simulated, where = lab_or_local(scratch)
+    if args.confirm_pause is not None:
+        device.regress["confirm_pause_s"] = args.confirm_pause
+    pause = confirm_pause_s(device.regress)
     # What `edgeshrink regress` runs with by default: the device's settings stretched to a nightly window.
     settings = nightly_settings(BenchSettings(threads=1), {} if args.seconds is None else {"seconds": args.seconds})
     history = scratch / "results.sqlite"
@@ -214,8 +226,10 @@ def main():
 
     names = [v.name for v in made]
     report.print("board: %s; a %d-channel 3x3 convnet on %dx%d inputs, %s; regress's nightly settings (threads=1, at least %.0f s of timing per "
-                 "variant in %d rounds); baseline window %d nights" % (
-                     where, MODEL_CHANNELS, MODEL_SIZE, MODEL_SIZE, " and ".join(names), settings.min_time_s, settings.rounds, args.window))
+                 "variant in %d rounds); baseline window %d nights; %s" % (
+                     where, MODEL_CHANNELS, MODEL_SIZE, MODEL_SIZE, " and ".join(names), settings.min_time_s,
+                     settings.rounds, args.window,
+                     "no confirmation" if pause < 0 else "a flag is confirmed by a second measurement %.0f s later" % pause))
     report.print()
     report.print("1. unchanged nights, each checked against the ones before it:")
     flagged_nights = sum(1 for n in unchanged if n.regressions)
@@ -225,6 +239,8 @@ def main():
     for n, night in enumerate(unchanged):
         if night.regressions:
             report.print("     night %d: %s" % (n + 1, ", ".join("%s %s" % f for f in night.regressions)))
+    report.print("   flagged by the first measurement and not confirmed by the second: %d of %d nights (%d figures)"
+                 % (sum(1 for n in unchanged if n.unconfirmed), len(unchanged), sum(len(n.unconfirmed) for n in unchanged)))
     report.print("   improvements flagged (also false here): %d of %d nights"
                  % (sum(1 for n in unchanged if n.improvements), len(unchanged)))
     for name in names:
@@ -249,12 +265,20 @@ def main():
                                  "%.0f%%" % (100.0 * overall / (len(nights) * len(names))),
                                  widths=[6, 7, 10] + [14] * len(names) + [12] * len(names) + [8]))
     report.print("   (real: the median over the trial nights of p50 today / p50 of the baseline window; "
-                 "detected: latency p50 or p90 flagged; goal: >= 95% at 10% and 20%)")
+                 "detected: latency p50 or p90 flagged and confirmed; goal: >= 95% at 10% and 20%)")
+    for level in levels:
+        lost = sum(1 for n in trials[level] if n.unconfirmed and not n.regressions)
+        report.print("   %.0f%%: %d night(s) flagged by the first measurement and not confirmed by the second" % (
+            100 * level, lost))
     report.print()
-    board = [n.board_s_per_variant for n in unchanged]
-    report.print("3. board time of one regress check, per variant: median %.2f s (%.2f to %.2f s over %d nights; "
-                 "session, push check, timing, memory and fidelity passes)" % (
-                     statistics.median(board), min(board), max(board), len(board)))
+    report.print("3. board time of one regress check, per variant (session, push check, timing, memory and "
+                 "fidelity passes; the pause and second measurement on nights that flagged something):")
+    for label, nights in [("unchanged nights", unchanged)] + [
+            ("%.0f%% nights" % (100 * level), trials[level]) for level in levels]:
+        board = [n.board_s_per_variant for n in nights]
+        report.print("   %-17s median %.2f s, max %.2f s (min %.2f s) over %d nights, %d of them measured twice" % (
+            label + ":", statistics.median(board), max(board), min(board), len(board),
+            sum(n.confirmed_again for n in nights)))
     report.save()
     return 0
 

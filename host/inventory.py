@@ -94,7 +94,8 @@ _DEVICE_KEYS = {
     "regress": (dict, "a table"),
 }
 # [devices.X.regress]: figure floors are fractions (0.05 = 5%), window a count of nights,
-# seconds and rounds how long a nightly check times each variant (regress/job.py).
+# seconds and rounds how long a nightly check times each variant, confirm_pause_s the
+# wait before a flagged variant is measured again (regress/job.py).
 REGRESS_FLOORS = ("latency", "memory", "accuracy", "energy")
 MAX_REGRESS_WINDOW = 365
 MAX_REGRESS_SECONDS = 600
@@ -261,13 +262,18 @@ def _regress(where, table):
             if not _is_type(value, int) or not 1 <= value <= MAX_REGRESS_ROUNDS:
                 where.fail("regress.rounds", "must be a number of rounds from 1 to %d, got %r"
                            % (MAX_REGRESS_ROUNDS, value))
+        elif key == "confirm_pause_s":
+            if not _is_type(value, float) or not -1 <= value <= MAX_REGRESS_SECONDS:
+                where.fail("regress.confirm_pause_s", "must be the seconds to wait before measuring a flagged "
+                           "variant again, 0 to %d (-1 turns the second measurement off), got %r"
+                           % (MAX_REGRESS_SECONDS, value))
         elif key in REGRESS_FLOORS:
             if not _is_type(value, float) or not 0 < value <= 1:
                 where.fail("regress." + key, "must be a fraction above 0 and at most 1 (0.05 = 5%%), got %r"
                            % (value,))
         else:
             where.fail("regress." + key, "is not a regress setting",
-                       "known: " + ", ".join(REGRESS_FLOORS + ("window", "seconds", "rounds")))
+                       "known: " + ", ".join(REGRESS_FLOORS + ("window", "seconds", "rounds", "confirm_pause_s")))
     return dict(table)
 
 

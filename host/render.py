@@ -300,7 +300,7 @@ def check_table(rows):
 
 
 REGRESS_STYLES = {"regression": "[bold red]regression[/]", "improvement": "[green]improvement[/]",
-                  "unchanged": "unchanged"}
+                  "unchanged": "unchanged", "unconfirmed": "[yellow]unconfirmed[/]"}
 
 
 def regress_table(checks, title="Regression check"):
@@ -336,11 +336,15 @@ def history_table(keys, device):
 
 def regress_summary(report):
     where = "run #%d" % report.run_id
+    if report.confirm_run_id is not None:
+        where += ", flagged variants measured again as run #%d" % report.confirm_run_id
     if report.measured_s is not None:
         where += ", %.1f s on the board" % report.measured_s
     if report.regressions:
         return "[bold red]%s: %d regression(s)[/] (%s)" % (escape(report.device), len(report.regressions), where)
     text = "%s: no regression (%s)" % (escape(report.device), where)
+    if report.unconfirmed:
+        text += "; %d figure(s) flagged once and not confirmed" % len(report.unconfirmed)
     if report.improvements:
         text += "; %d improvement(s) to accept with --set-baseline" % len(report.improvements)
     if report.baseline_set:

@@ -156,6 +156,11 @@ class ResultsStore:
                 connection.execute("UPDATE runs SET decision_json = ?, status = ? WHERE id = ?",
                                    (_dumps(decision.to_dict() if decision else None), status, run_id))
 
+    def set_status(self, run_id, status):
+        with self._connection("record the status of run #%s" % run_id) as connection:
+            with connection:
+                connection.execute("UPDATE runs SET status = ? WHERE id = ?", (status, run_id))
+
     def load_run(self, run_id=None, device=None):
         """A stored run (the latest for ``device`` when no id is given), as a Run."""
         if not self.path.exists():

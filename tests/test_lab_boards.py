@@ -138,29 +138,30 @@ def test_regress_on_a_lab_board_passes_unchanged_and_names_a_lowered_cpu_quota(t
     interval, and the facts that changed (the cgroup limit), and the JUnit file fails."""
     from xml.etree import ElementTree
 
-    model = tiny_convnet(tmp_path / "conv.onnx", channels=128, size=192)   # about 2.5 ms a run here
+    # About 10 ms a run on the board: longer than the CPU time a throttled period gives (below).
+    model = tiny_convnet(tmp_path / "conv.onnx", channels=128, size=320)
     recipe = tmp_path / "none.toml"
-    recipe.write_text('[[variant]]\nname = "int8"\nsteps = [{ step = "int8-dynamic" }]\n')
+    recipe.write_text('[[variant]]\nname = "half"\nsteps = [{ step = "fp16" }]\n')
     simulated = lab_board.SimulatedBoard(202, tmp_path / "board", cpus=1.0, memory_mb=1024, rate_mbit=100)
     simulated.start()
     try:
         devices = devices_for(tmp_path, simulated)
         # Floors wide enough for a shared test host; the quota below slows far past them.
         with open(devices, "a") as toml:
-            toml.write("[devices.sim.regress]\nlatency = 0.3\nmemory = 0.5\n")
+            toml.write("[devices.sim.regress]\nlatency = 0.3\nmemory = 0.5\nconfirm_pause_s = 1.0\n")
 
         def regress(*extra):
             return run_cli(["--devices", str(devices), "regress", "-d", "sim", str(model), "--recipe", str(recipe)]
-                           + FAST_FLAGS + list(extra), host_env)
+                           + FAST_FLAGS + ["--rounds", "1"] + list(extra), host_env)
 
         assert regress().returncode == 0                       # the first night: no history yet
         unchanged = regress()
         assert unchanged.returncode == 0, unchanged.stderr
         assert "no regression" in unchanged.stdout, unchanged.stdout
 
-        # A quarter of a core, given out in 20 ms periods: a run of a few milliseconds
-        # often waits out the rest of a period, so the slowdown reaches the median.
-        simulated.set_cpus(0.25, period_us=20000)
+        # Half a core, given out in 10 ms periods: a run longer than the 5 ms a period
+        # allows waits out the rest of a period every time, so the median cannot miss it.
+        simulated.set_cpus(0.5, period_us=10000)
         junit = tmp_path / "regress.xml"
         slowed = regress("--json", "--junit", str(junit))
         assert slowed.returncode == 11, slowed.stderr
@@ -168,15 +169,16 @@ def test_regress_on_a_lab_board_passes_unchanged_and_names_a_lowered_cpu_quota(t
         checks = json.loads(slowed.stdout)["devices"][0]["report"]["checks"]
         flagged = [c for c in checks if c["verdict"] == "regression"]
         latency = [c for c in flagged if c["figure"].startswith("latency")]
-        assert {c["variant"] for c in latency} == {"fp32", "int8"}, flagged
+        assert {c["variant"] for c in latency} == {"fp32", "half"}, flagged
         for check in latency:
             assert check["ratio"] > 1.3 and check["ci"][0] > 1.0, check
-            assert "cgroup CPU limit: 1.0 -> 0.25" in check["facts_changed"], check
+            assert "cgroup CPU limit: 1.0 -> 0.5" in check["facts_changed"], check
+            assert "confirmed by a second measurement 1 s later" in check["why"], check
         failing = [case for case in ElementTree.parse(junit).getroot().iter("testcase")
                    if case.find("failure") is not None]
         assert {(case.get("classname"), case.get("name")) for case in failing} == {
             ("sim." + c["variant"], c["figure"]) for c in flagged}
-        assert all("cgroup CPU limit: 1.0 -> 0.25" in case.find("failure").text for case in failing
+        assert all("cgroup CPU limit: 1.0 -> 0.5" in case.find("failure").text for case in failing
                    if case.get("name").startswith("latency"))
     finally:
         simulated.stop()

@@ -14,8 +14,10 @@ def setup_files(tmp_path):
     devices = tmp_path / "devices.toml"
     # Generous floors: the host running the tests is noisy, and this test is about the
     # wiring; the statistics have their own tests on synthetic histories.
+    # No pause before a flagged variant's second measurement: the slowdowns here are in
+    # the stored history, so they hold however soon it is measured again.
     devices.write_text((REPO / "devices.toml").read_text() + "\n[devices.local.regress]\nlatency = 0.5\n"
-                       "memory = 0.5\n")
+                       "memory = 0.5\nconfirm_pause_s = 0.0\n")
     recipe = tmp_path / "one.toml"
     recipe.write_text('[[variant]]\nname = "half"\nsteps = [{ step = "fp16" }]\n')
     return devices, recipe
@@ -58,9 +60,11 @@ def test_regress_passes_unchanged_flags_a_slowdown_with_numbers_and_accepts_a_ba
     assert "regressed" in slowed.stderr and "Traceback" not in slowed.stderr
     document = json.loads(slowed.stdout)
     assert document["ok"] is False and document["error"]["code"] == "regression"
+    assert document["devices"][0]["report"]["confirm_run_id"] == 4         # the flagged variants, measured again
     flagged = [c for c in document["devices"][0]["report"]["checks"] if c["verdict"] == "regression"]
     p50 = next(c for c in flagged if c["variant"] == "fp32" and c["figure"] == "latency p50")
     assert 2.5 < p50["ratio"] < 3.5 and p50["ci"][0] > 1.5 and p50["baseline_runs"] == [1, 2]
+    assert "confirmed by a second measurement" in p50["why"]
     suite = ElementTree.parse(junit).getroot().find("testsuite")
     assert int(suite.get("failures")) == len(flagged) and int(suite.get("tests")) == len(
         document["devices"][0]["report"]["checks"])
@@ -77,7 +81,49 @@ def test_regress_passes_unchanged_flags_a_slowdown_with_numbers_and_accepts_a_ba
     after = regress(host_env, devices, recipe, tiny_model)
     assert after.returncode == 0, after.stderr
     report = json.loads(after.stdout)["devices"][0]["report"]
-    assert all(c["baseline_runs"] == [4] for c in report["checks"] if c["verdict"] != "no history")
+    assert all(c["baseline_runs"] == [5] for c in report["checks"] if c["verdict"] != "no history")
+
+
+def test_a_flag_the_second_measurement_does_not_repeat_is_unconfirmed_and_leaves_the_baselines(tmp_path, host_env,
+                                                                                             tiny_model):
+    """A night disturbed for one measurement: the first says 3x slower, the board is back
+    to normal for the second, so nothing is flagged, the figure reads "unconfirmed" with
+    both numbers, and the disturbed run stays out of later baseline windows."""
+    from edgeshrink.host import dataset, deploy, inventory
+    from edgeshrink.host.compress import variants
+    from edgeshrink.host.lab.models import tiny_inputs
+    from edgeshrink.host.regress.job import regress as regress_job
+    from edgeshrink.host.store import ResultsStore
+    from edgeshrink.shared.types import BenchSettings
+
+    devices, _ = setup_files(tmp_path)
+    x = tiny_inputs(8)
+    data = dataset.Dataset(inputs={"x": x}, calibration={"x": x}, source="test")
+    made = variants.make_variants(tiny_model, data, [variants.VariantSpec.build("fp32", "fp32")],
+                                  cache_dir=tmp_path / "variants")
+    source, device = deploy.ModelSource(tiny_model, "tiny", data), inventory.load(devices).get("local")
+    settings = BenchSettings(min_runs=30, min_time_s=0.1, max_time_s=1.0)
+    db = host_env["EDGESHRINK_DB"]
+    store = ResultsStore(db)
+    for _ in range(2):
+        assert not regress_job(device, source, made, settings, store).regressions
+    make_history_faster(db, 1 / 3.0)
+    paused = []
+
+    def disturbance_passes(seconds):          # the pause before the second measurement
+        paused.append(seconds)
+        make_history_faster(db, 3.0)
+
+    report = regress_job(device, source, made, settings, store, sleep=disturbance_passes)
+    assert paused == [0.0] and report.regressions == [] and report.confirm_run_id == report.run_id + 1
+    unconfirmed = {c.figure: c for c in report.unconfirmed}
+    assert "latency p50" in unconfirmed, [c.to_dict() for c in report.checks]
+    assert unconfirmed["latency p50"].ratio > 2.5 and "not confirmed: measured again 0 s later" in (
+        unconfirmed["latency p50"].why)
+    assert store.load_run(report.run_id).status == "regress-unconfirmed"
+    later = regress_job(device, source, made, settings, store)
+    latency = next(c for c in later.checks if c.figure == "latency p50")
+    assert report.run_id not in latency.baseline_runs and report.confirm_run_id in latency.baseline_runs
 
 
 def test_an_unreachable_board_is_an_infrastructure_error_not_a_regression(tmp_path, host_env, tiny_model):

@@ -20,6 +20,11 @@ from .compare import MIN_EFFECT, REGRESSION, compare, compare_values, within_nig
 WINDOW = 7
 NO_HISTORY = "no history"
 NOT_MEASURED = "not measured"
+# A figure the first measurement flagged and the second (regress/job.py) did not.
+UNCONFIRMED = "unconfirmed"
+# The status of a run whose every flag went unconfirmed: a disturbed night, left out of
+# later baseline windows.
+UNCONFIRMED_STATUS = "regress-unconfirmed"
 QUANTILES = {"p50": 0.5, "p90": 0.9, "p99": 0.99}
 
 
@@ -28,7 +33,7 @@ class FigureCheck:
     device: str
     variant: str
     figure: str
-    verdict: str                          # regression, improvement, unchanged, no history, not measured
+    verdict: str                          # regression, improvement, unchanged, unconfirmed, no history, not measured
     why: str
     today: Optional[float] = None
     baseline: Optional[float] = None
@@ -111,6 +116,7 @@ def check_variant(device, result, run, history, floors=Floors(), window=WINDOW, 
     name, m = result.name, result.measurement
     runtime = m.environment.runtime or result.manifest.get("runtime") or "onnxruntime"
     past = [e for e in history if e.run_id != run.run_id and e.measurement.ok and e.runtime == runtime
+            and e.status != UNCONFIRMED_STATUS
             and (baseline_from is None or e.run_id >= baseline_from)]
     window_entries = past[-window:]
     if not m.ok:
