@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..shared.errors import ProtocolError
-from ..shared.energy import energy_record, over_windows
+from ..shared.energy import energy_record, over_windows, round_traces
 from ..shared.measurement import Power
 from ..shared.meter import CommandMeter, MeterError
 from ..shared.power_config import PowerConfig
@@ -124,5 +124,7 @@ def variant_power(plan, sampler, measurement, idle):
     total, missing = over_windows(windows, lambda t0, t1: sampler.energy(t0, t1)[0])
     if total is None:
         return plan.empty(sampler.failure() or missing)
-    return energy_record(plan.describe(), total.joules, total.seconds, total.inferences, total.samples,
-                         idle.mean_w)
+    record = energy_record(plan.describe(), total.joules, total.seconds, total.inferences, total.samples,
+                           idle.mean_w)
+    record.trace = round_traces(measurement.latency_pass, sampler.power_trace)
+    return record

@@ -14,7 +14,7 @@ every ``THERMAL_PERIOD_S`` for the traces of each window.
 import threading
 import time
 
-from ..shared.energy import between, window_energy
+from ..shared.energy import between, power_trace, window_energy
 
 THERMAL_PERIOD_S = 0.5
 MAX_READINGS = 1000000
@@ -157,6 +157,12 @@ class Sampler:
         with self._lock:
             readings = between(self.power.snapshot(), t0, t1)
         return window_energy(readings, self.power.kind, t0, t1, self.power.wrap_j), readings
+
+    def power_trace(self, t0, t1):
+        """[[seconds since t0, W]] through the window (shared/energy.power_trace)."""
+        with self._lock:
+            readings = between(self.power.snapshot(), t0, t1)
+        return power_trace(readings, self.power.kind, t0, t1, self.power.wrap_j)
 
     def thermal_trace(self, t0, t1):
         """[[seconds since t0, max temperature C, lowest current frequency MHz]] inside the window,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..shared.conventions import Op
-from ..shared.energy import energy_record, over_windows, window_energy
+from ..shared.energy import energy_record, over_windows, power_trace, round_traces, window_energy
 from ..shared.errors import ConnectError
 from ..shared.measurement import Power
 from ..shared.meter import CommandMeter, MeterError
@@ -99,6 +99,8 @@ class HostMeterRun:
         record = energy_record(where, total.joules, total.seconds, total.inferences, total.samples, self.idle_w,
                                uncertainty_j)
         record.idle_after_w = self.idle_after_w
+        record.trace = round_traces(measurement.latency_pass, lambda t0, t1: power_trace(
+            readings, self.meter.kind, self.link.to_host(t0), self.link.to_host(t1)))
         return record
 
     def stop(self):

@@ -23,6 +23,7 @@ from .measurement import Power
 MIN_SAMPLES_INSIDE = 2
 ENERGY = "energy"   # cumulative joules
 POWER = "power"     # watts
+TRACE_POINTS = 200   # per timed window in a Power record's trace: enough to see a throttling step
 
 
 @dataclass(frozen=True)
@@ -136,3 +137,41 @@ def energy_record(described, joules, seconds, inferences, samples, idle_w, uncer
                  note=None if samples >= MIN_SAMPLES_INSIDE else (
                      "only %d reading(s) inside %.3f s of timed runs: the power is interpolated from the readings "
                      "around the window (raise min_time_s for a measured profile)" % (samples, seconds)))
+
+
+def power_trace(readings, kind, t0, t1, wrap_j=None, max_points=TRACE_POINTS):
+    """[[seconds since t0, watts]] through [t0, t1] from ``readings`` [(t, value)]: the
+    readings themselves for a power source, the rise between two reads over their
+    interval (at its middle) for an energy counter. At most ``max_points``: a denser
+    trace is averaged over equal slices of the window."""
+    readings = sorted(readings)
+    if kind == ENERGY:
+        points = []
+        for (t_a, v_a), (t_b, v_b) in zip(readings, readings[1:]):
+            step = v_b - v_a
+            if step < 0 and wrap_j:
+                step += wrap_j
+            if t_b > t_a and step >= 0:
+                points.append(((t_a + t_b) / 2.0, step / (t_b - t_a)))
+    else:
+        points = list(readings)
+    points = [(t, w) for t, w in points if t0 <= t <= t1]
+    if len(points) > max_points > 0:
+        width = (t1 - t0) / max_points
+        slices = {}
+        for t, w in points:
+            slices.setdefault(min(max_points - 1, int((t - t0) / width)), []).append((t, w))
+        points = [(sum(t for t, _ in group) / len(group), sum(w for _, w in group) / len(group))
+                  for _, group in sorted(slices.items())]
+    return [[round(t - t0, 4), w] for t, w in points]
+
+
+def round_traces(latency_pass, trace_of):
+    """[[round, seconds, W]] over a latency pass's timed windows, ``trace_of(t0, t1)`` giving
+    each window's [[seconds, W]] (on the clock the window was reported on)."""
+    rows = []
+    for summary in latency_pass.rounds:
+        if summary.window_monotonic:
+            t0, t1 = summary.window_monotonic
+            rows.extend([summary.round] + point for point in trace_of(t0, t1))
+    return rows

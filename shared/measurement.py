@@ -200,6 +200,7 @@ class Power(Record):
     samples: int = 0                    # readings inside the windows
     sample_rate_hz: Optional[float] = None
     note: Optional[str] = None          # a caveat on a measured figure (too few readings inside)
+    trace: List[list] = field(default_factory=list)   # [[round, seconds into its window, W]] (shared/energy.power_trace)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from edgeshrink.shared.energy import ENERGY, POWER, window_energy
+from edgeshrink.shared.energy import ENERGY, POWER, power_trace, window_energy
 from edgeshrink.shared.meter import CommandMeter, MeterError, parse_line
 
 METERS = Path(__file__).resolve().parent / "fixtures" / "meters"
@@ -116,3 +116,21 @@ def test_a_meter_that_cannot_start_or_dies_says_why(tmp_path):
     assert meter.failure() == "the meter command exited with status 3: no device /dev/ttyUSB0"
     with pytest.raises(MeterError, match="unit"):
         CommandMeter(["true"], unit="kWh")
+
+
+def test_a_power_trace_is_the_readings_inside_the_window_and_a_counter_becomes_watts():
+    watts = [(9.9, 1.0), (10.0, 2.0), (10.5, 3.0), (11.0, 4.0), (11.2, 9.0)]
+    assert power_trace(watts, POWER, 10.0, 11.0) == [[0.0, 2.0], [0.5, 3.0], [1.0, 4.0]]
+    # A counter (joules) read every 0.5 s, wrapping at 100 J between the 2nd and 3rd reads:
+    # 2 W, then 4 W across the wrap, then 6 W, each at the middle of its interval.
+    joules = [(0.0, 97.0), (0.5, 98.0), (1.0, 0.0), (1.5, 3.0)]
+    assert power_trace(joules, ENERGY, 0.0, 1.5, wrap_j=100.0) == [[0.25, 2.0], [0.75, 4.0], [1.25, 6.0]]
+    # Without the wrap range the backwards step is left out, never turned into negative power.
+    assert power_trace(joules, ENERGY, 0.0, 1.5) == [[0.25, 2.0], [1.25, 6.0]]
+
+
+def test_a_dense_power_trace_is_averaged_down_to_its_point_budget():
+    readings = [(i / 1000.0, float(i % 2)) for i in range(1001)]      # 1 kHz, alternating 0 and 1 W
+    trace = power_trace(readings, POWER, 0.0, 1.0, max_points=10)
+    assert len(trace) == 10 and all(abs(w - 0.5) < 0.01 for _, w in trace)
+    assert [t for t, _ in trace] == sorted(t for t, _ in trace) and 0 <= trace[0][0] and trace[-1][0] <= 1.0

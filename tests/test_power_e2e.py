@@ -60,6 +60,11 @@ def test_a_deploy_with_a_meter_reports_energy_per_inference_for_every_variant(wh
         assert 4.5 < power["idle_w"] < 5.6 and 4.5 < power["idle_after_w"] < 5.6, power
         assert power["net_energy_per_inference_mj"] == pytest.approx(
             (expected_j - power["idle_w"] * seconds) / inferences * 1000, rel=0.05, abs=0.01)
+        # The trace the report draws: readings inside each round's window, in watts.
+        rounds = {row[0] for row in power["trace"]}
+        assert rounds == {r["round"] for r in variant["measurement"]["latency_pass"]["rounds"]}, power["trace"]
+        low, high = min(w for _, w in trace_points()), max(w for _, w in trace_points())
+        assert all(low - 1e-9 <= w <= high + 1e-9 and t >= 0 for _, t, w in power["trace"]), power["trace"]
         if where == "host":
             # the link delay's share: bounded by the round trip of a local pipe
             assert 0 <= power["uncertainty_mj"] < 0.05 * power["energy_per_inference_mj"]

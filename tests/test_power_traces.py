@@ -118,3 +118,20 @@ def test_pi5_pmic_power_through_vcgencmd(tmp_path):
 def test_pi4_has_no_current_sensing_so_power_is_not_measured(tmp_path):
     found = discover(str(board(tmp_path, "pi4")), fake_vcgencmd(tmp_path, "bin-pi4"))
     assert found.source is None and "Raspberry Pi 4 and earlier have no current sensing" in found.reason
+
+
+def test_the_power_trace_through_a_window_is_the_rail_in_watts(tmp_path):
+    """What the report draws: the readings inside the window, as watts, on the window's clock."""
+    root = board(tmp_path, "orin-nano-jp5")
+    trace = [(0.0, 960), (0.1, 1500), (0.2, 2100), (0.3, 1800), (0.4, 1700), (0.5, 980)]
+    hwmon = next(p for p in (root / "sys/bus/i2c/devices/1-0040/hwmon").iterdir())
+    found = discover(str(root), NO_VCGENCMD)
+    clock = SteppedClock()
+    sampler = Sampler(Sensors(str(root), vcgencmd=NO_VCGENCMD), source=found.source, clock=clock)
+    for t, value in trace:
+        clock.now = t
+        write_file(hwmon.relative_to(root) / "curr1_input")(root, value)
+        sampler.poll()
+    points = sampler.power_trace(0.05, 0.45)
+    assert [t for t, _ in points] == pytest.approx([0.05, 0.15, 0.25, 0.35])
+    assert [w for _, w in points] == pytest.approx([5.048 * ma / 1000 for _, ma in trace[1:5]])
