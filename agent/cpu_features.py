@@ -79,3 +79,44 @@ def read(machine, path="/proc/cpuinfo"):
         return {"family": family_of(machine), "present": [], "absent": [],
                 "source": "not read: %s" % exc.strerror}
     return parse(text, machine)
+
+
+# (implementer, part) as /proc/cpuinfo spells them on ARM -> the core's name. big.LITTLE
+# boards list two or three kinds, and which kind a variant runs on decides its speed.
+ARM_PARTS = {
+    ("0x41", "0xd03"): "Cortex-A53", ("0x41", "0xd04"): "Cortex-A35", ("0x41", "0xd05"): "Cortex-A55",
+    ("0x41", "0xd07"): "Cortex-A57", ("0x41", "0xd08"): "Cortex-A72", ("0x41", "0xd09"): "Cortex-A73",
+    ("0x41", "0xd0a"): "Cortex-A75", ("0x41", "0xd0b"): "Cortex-A76", ("0x41", "0xd0c"): "Neoverse-N1",
+    ("0x41", "0xd0d"): "Cortex-A77", ("0x41", "0xd40"): "Neoverse-V1", ("0x41", "0xd41"): "Cortex-A78",
+    ("0x41", "0xd42"): "Cortex-A78AE", ("0x41", "0xd44"): "Cortex-X1", ("0x41", "0xd46"): "Cortex-A510",
+    ("0x41", "0xd47"): "Cortex-A710", ("0x41", "0xd48"): "Cortex-X2", ("0x41", "0xd49"): "Neoverse-N2",
+    ("0x41", "0xd4b"): "Cortex-A78C", ("0x41", "0xd4d"): "Cortex-A715", ("0x41", "0xd4e"): "Cortex-X3",
+    ("0x41", "0xd4f"): "Neoverse-V2", ("0x41", "0xd80"): "Cortex-A520", ("0x41", "0xd81"): "Cortex-A720",
+    ("0x41", "0xd82"): "Cortex-X4", ("0x4e", "0x004"): "NVIDIA Carmel",
+}
+
+
+def core_kinds(cpuinfo_text):
+    """[{"part", "cpus"}] per kind of ARM core, in order of first appearance, from each
+    processor block's "CPU implementer" and "CPU part"; a part not in ARM_PARTS keeps its
+    codes ("0x41/0xd99"). Empty when the text names no parts (x86, or a kernel that omits them)."""
+    kinds, processor, implementer = {}, None, None
+    for line in cpuinfo_text.splitlines():
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "processor":
+            processor = int(value) if value.isdigit() else None
+        elif name == "cpu implementer":
+            implementer = value
+        elif name == "cpu part" and processor is not None:
+            part = ARM_PARTS.get((implementer, value), "%s/%s" % (implementer or "?", value))
+            kinds.setdefault(part, []).append(processor)
+    return [{"part": part, "cpus": cpus} for part, cpus in kinds.items()]
+
+
+def read_core_kinds(path="/proc/cpuinfo"):
+    try:
+        with open(path) as handle:
+            return core_kinds(handle.read(1 << 20))
+    except OSError:
+        return []

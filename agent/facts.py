@@ -90,6 +90,7 @@ def collect(root):
         cpu_model=_first_match("/proc/cpuinfo", ("model name", "Model", "Hardware")),
         cpu_count=os.cpu_count(),
         cpu_features=cpu_features.read(platform.machine()),
+        core_kinds=cpu_features.read_core_kinds(),
         cpus_allowed=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
         limits=cgroup_limits(),
         mem_total_mb=_meminfo_mb("MemTotal"),

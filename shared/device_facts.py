@@ -29,6 +29,7 @@ class DeviceFacts(Record):
     cpu_model: Optional[str] = None
     cpu_count: Optional[int] = None
     cpu_features: dict = field(default_factory=dict)    # agent/cpu_features.py: family, present, absent, source
+    core_kinds: List[dict] = field(default_factory=list)   # ARM: [{part, cpus}] per kind of core (big.LITTLE)
     cpus_allowed: Optional[int] = None
     limits: dict = field(default_factory=dict)          # cgroup cpu_cores / memory_mb
     mem_total_mb: Optional[float] = None

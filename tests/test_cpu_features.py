@@ -7,7 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from edgeshrink.agent.cpu_features import INFERENCE_FEATURES, family_of, parse, read
+from edgeshrink.agent.cpu_features import INFERENCE_FEATURES, core_kinds, family_of, parse, read
+from edgeshrink.host.profile_view import inventory_rows
 
 from .conftest import REPO, cli
 
@@ -52,11 +53,41 @@ def test_no_feature_list_is_said_not_guessed(tmp_path):
     assert missing["present"] == [] and missing["source"].startswith("not read: ")
 
 
+def _processors(parts):
+    """A cpuinfo text with one block per CPU: [(implementer, part)]."""
+    return "\n".join("processor\t: %d\nBogoMIPS\t: 48.00\nFeatures\t: fp asimd\nCPU implementer\t: %s\n"
+                     "CPU architecture: 8\nCPU variant\t: 0x0\nCPU part\t: %s\nCPU revision\t: 1\n"
+                     % (n, implementer, part) for n, (implementer, part) in enumerate(parts))
+
+
+@pytest.mark.parametrize("parts, kinds, line", [
+    ([("0x41", "0xd08")] * 4, [("Cortex-A72", [0, 1, 2, 3])], "4 x Cortex-A72 (cpu 0-3)"),     # Pi 4
+    ([("0x41", "0xd42")] * 6, [("Cortex-A78AE", list(range(6)))], "6 x Cortex-A78AE (cpu 0-5)"),  # Orin Nano
+    # RK3588 (Orange Pi 5, Rock 5B): four little cores first, then two pairs of big ones.
+    ([("0x41", "0xd05")] * 4 + [("0x41", "0xd0b")] * 4, [("Cortex-A55", [0, 1, 2, 3]), ("Cortex-A76", [4, 5, 6, 7])],
+     "4 x Cortex-A55 (cpu 0-3) + 4 x Cortex-A76 (cpu 4-7)"),
+    ([("0x41", "0xd99"), ("0x4e", "0x004")], [("0x41/0xd99", [0]), ("NVIDIA Carmel", [1])],
+     "1 x 0x41/0xd99 (cpu 0) + 1 x NVIDIA Carmel (cpu 1)"),                          # an unknown part keeps its codes
+])
+def test_big_little_boards_name_each_kind_of_core_and_its_cpus(parts, kinds, line):
+    found = core_kinds(_processors(parts))
+    assert [(k["part"], k["cpus"]) for k in found] == kinds
+    assert dict(inventory_rows({"core_kinds": found}))["core kinds"] == line
+
+
+def test_x86_names_no_core_kinds_and_says_so():
+    assert core_kinds(XEON) == []
+    assert dict(inventory_rows({"core_kinds": []}))["core kinds"].startswith("not named by the kernel")
+
+
 @given(st.text(max_size=2000), st.sampled_from(["x86_64", "aarch64", "armv7l", "riscv64", "", "AMD64"]))
 def test_any_cpuinfo_text_parses_without_raising(text, machine):
     features = parse(text, machine)
     assert set(features) == {"family", "present", "absent", "source"}
     assert features["family"] == family_of(machine)
+    kinds = core_kinds(text)
+    assert all(isinstance(k["part"], str) and all(isinstance(c, int) for c in k["cpus"]) for k in kinds)
+    dict(inventory_rows({"core_kinds": kinds}))   # whatever a board sends, the inventory prints
 
 
 def test_the_real_agent_reports_this_cpus_features(tmp_path, host_env):
