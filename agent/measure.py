@@ -343,6 +343,11 @@ class Child:
         summary.update(available=True, plain_p50_ms=stats.percentile(sorted(plain), 50),
                        profiled_p50_ms=stats.percentile(sorted(timed), 50), runtime_settings=dict(profiled.settings))
         summary["overhead"] = summary["profiled_p50_ms"] / summary["plain_p50_ms"] if summary["plain_p50_ms"] else None
+        # Most of what the operators leave out of a profiled run is the profiler's own
+        # per-node cost, so they are also set against the same runs unprofiled.
+        summary["plain_mean_ms"] = sum(plain) / len(plain) if plain else None
+        summary["unprofiled_coverage"] = (summary["op_sum_ms"] / summary["plain_mean_ms"]
+                                          if summary["plain_mean_ms"] else None)
         return summary
 
     def check_pass(self, settings):

@@ -11,6 +11,21 @@ from .render import cpu_features_line, fmt, out
 TOP_OPERATORS = 8
 
 
+def _cpu_list(cpus):
+    """[0, 1, 2, 3, 6] -> '0-3,6'."""
+    spans, cpus = [], sorted(c for c in cpus if isinstance(c, int))
+    for cpu in cpus:
+        if spans and cpu == spans[-1][1] + 1:
+            spans[-1][1] = cpu
+        else:
+            spans.append([cpu, cpu])
+    return ",".join("%d" % a if a == b else "%d-%d" % (a, b) for a, b in spans)
+
+
+def _share(fraction):
+    return fmt(None if fraction is None else 100 * fraction, "%.1f%%")
+
+
 def inventory_rows(facts):
     """(key, value) pairs of what the board is, from its facts."""
     limits = facts.get("limits") or {}
@@ -30,6 +45,9 @@ def inventory_rows(facts):
     return [
         ("board", facts.get("board") or "-"),
         ("CPU", "%s, %s, %s cores" % (facts.get("cpu_model") or "?", facts.get("machine") or "?", cores)),
+        ("core kinds", " + ".join("%d x %s (cpu %s)" % (len(kind.get("cpus") or []), kind.get("part"), _cpu_list(
+            kind.get("cpus") or [])) for kind in facts.get("core_kinds") or [] if isinstance(kind, dict))
+         or "not named by the kernel (x86, or no CPU part lines)"),
         ("CPU features", cpu_features_line(facts.get("cpu_features"))),
         ("clock clusters", ", ".join("%d x %.0f MHz" % (len(names), ceiling / 1000.0)
                                      for ceiling, names in sorted(clusters.items()))
@@ -69,17 +87,16 @@ def profile_view(report, console=out):
         for column in ("operator", "nodes", "ms per run", "share"):
             operators.add_column(column, justify="left" if column == "operator" else "right")
         for row in profile.by_op_type[:TOP_OPERATORS]:
-            operators.add_row(escape(row.op), str(row.nodes), "%.4f" % row.ms_per_run, fmt(
-                None if row.share is None else 100 * row.share, "%.1f%%"))
+            operators.add_row(escape(row.op), str(row.nodes), "%.4f" % row.ms_per_run, _share(row.share))
         rest = profile.by_op_type[TOP_OPERATORS:]
         if rest:
             operators.add_row("%d others" % len(rest), str(sum(r.nodes for r in rest)),
                               "%.4f" % sum(r.ms_per_run for r in rest), "")
         console.print(operators)
-        console.print("  operators sum to %s ms per run, %s of the mean profiled run (%s ms; the rest is the "
-                      "runtime between kernels); %d runs, the first dropped" % (
-                          fmt(profile.op_sum_ms, "%.4f"), fmt(None if profile.coverage is None
-                                                                else 100 * profile.coverage, "%.1f%%"),
-                          fmt(profile.mean_run_ms, "%.4f"), profile.runs))
+        console.print("  operators sum to %s ms per run: %s of the mean profiled run (%s ms; the rest is the "
+                      "runtime between kernels, the profiler's own cost included) and %s of the same runs "
+                      "unprofiled (mean %s ms); %d runs, the first dropped" % (
+                          fmt(profile.op_sum_ms, "%.4f"), _share(profile.coverage), fmt(profile.mean_run_ms, "%.4f"),
+                          _share(profile.unprofiled_coverage), fmt(profile.plain_mean_ms, "%.4f"), profile.runs))
         console.print("  profiler overhead: p50 %s ms profiled vs %s ms plain (x%s)" % (
             fmt(profile.profiled_p50_ms), fmt(profile.plain_p50_ms), fmt(profile.overhead, "%.3f")))

@@ -12,7 +12,8 @@ from ..shared.conventions import Op
 from ..shared.errors import EdgeshrinkError, ProtocolError
 from ..shared.op_profile import OperatorProfile
 from ..shared.records import type_problems
-from .deploy import ConnectOptions, bench_entry, open_session, ship
+from ..shared.sustained import SustainedRun
+from .deploy import ConnectOptions, bench_entry, made_variant, open_session, ship, sustained_in
 from .regress.active import active_manifest, source_of, variant_of
 
 DEFAULT_RUNS = 100
@@ -32,13 +33,25 @@ class VariantProfile:
 
 
 @dataclass
+class SustainedAsk:
+    """`profile --sustained`: which variant to run continuously afterwards, and how long.
+    ``variant`` None: the one installed (--active)."""
+
+    duration_s: float
+    bucket_s: float
+    variant: Optional[str] = None
+
+
+@dataclass
 class ProfileReport:
     device: str
     facts: dict
     variants: List[VariantProfile] = field(default_factory=list)
+    sustained: Optional[SustainedRun] = None
 
     def to_dict(self):
-        return {"device": self.device, "facts": self.facts, "variants": [v.to_dict() for v in self.variants]}
+        return {"device": self.device, "facts": self.facts, "variants": [v.to_dict() for v in self.variants],
+                "sustained": self.sustained.to_dict() if self.sustained else None}
 
 
 def _checked_profile(device, name, data):
@@ -50,24 +63,32 @@ def _checked_profile(device, name, data):
     return profile
 
 
-def profile(device, source, variants, settings, runs=DEFAULT_RUNS, on_event=None, options=None):
-    """Profile every made variant on ``device``; a ProfileReport."""
+def profile(device, source, variants, settings, runs=DEFAULT_RUNS, on_event=None, options=None, sustained=None):
+    """Profile every made variant on ``device``; a ProfileReport. ``sustained`` (a
+    SustainedAsk) then runs one of them continuously in the same session."""
     options = options or ConnectOptions()
     with open_session(device, options) as session:
-        return _profile_in(session, source, variants, settings, runs, on_event, options)
+        return _profile_in(session, source, variants, settings, runs, on_event, options, sustained)
 
 
-def profile_active(device, settings, runs=DEFAULT_RUNS, on_event=None, options=None, log=None):
+def profile_active(device, settings, runs=DEFAULT_RUNS, on_event=None, options=None, log=None, sustained=None):
     """Profile the variant installed on ``device`` (its manifest names the file, the runtime
     and the source it was judged on: regress/active.py)."""
     options = options or ConnectOptions()
     with open_session(device, options) as session:
         manifest = active_manifest(session)
         source, variant = source_of(manifest, log or (lambda message: None)), variant_of(manifest)
-        return _profile_in(session, source, [variant], settings, runs, on_event, options)
+        return _profile_in(session, source, [variant], settings, runs, on_event, options, sustained)
 
 
-def _profile_in(session, source, variants, settings, runs, on_event, options):
+def chosen_for_sustained(variants, ask):
+    """The made variant ``ask`` names (the installed one, alone, when it names none), or UsageError."""
+    if ask.variant is None and len(variants) == 1:
+        return variants[0]
+    return made_variant(variants, ask.variant)
+
+
+def _profile_in(session, source, variants, settings, runs, on_event, options, sustained=None):
     device = session.device
     relay = on_event or (lambda *a: None)
     eval_sha, _ = ship(session, source, [v for v in variants if v.ok])
@@ -88,4 +109,7 @@ def _profile_in(session, source, variants, settings, runs, on_event, options):
             if failure.code not in ("model", "remote"):
                 raise   # the link or the agent is gone: the run cannot go on
             entry.error = failure.message
+    if sustained is not None:
+        report.sustained = sustained_in(session, source, chosen_for_sustained(variants, sustained), settings,
+                                        sustained.duration_s, sustained.bucket_s, relay, options)
     return report

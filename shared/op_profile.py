@@ -35,6 +35,8 @@ class OperatorProfile(Record):
     plain_p50_ms: Optional[float] = None    # the same runs without the profiler
     profiled_p50_ms: Optional[float] = None
     overhead: Optional[float] = None        # profiled_p50_ms / plain_p50_ms
+    plain_mean_ms: Optional[float] = None
+    unprofiled_coverage: Optional[float] = None   # op_sum_ms / plain_mean_ms
     by_op_type: List[OperatorTime] = field(default_factory=list)
     top_nodes: List[NodeTime] = field(default_factory=list)
     runtime_settings: dict = field(default_factory=dict)

@@ -3,6 +3,8 @@ the runtime's own profiler through the real agent."""
 
 import json
 
+import pytest
+
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -91,5 +93,33 @@ def test_profile_active_profiles_what_is_installed(tmp_path, host_env, tiny_mode
     assert active.returncode == 0, active.stderr
     variants = json.loads(active.stdout)["profile"]["variants"]
     assert [v["name"] for v in variants] == [chosen] and variants[0]["profile"]["available"]
+    assert json.loads(active.stdout)["profile"]["sustained"] is None      # only when asked
     both = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", str(tiny_model))
     assert both.returncode == 2 and "--active" in both.stderr
+
+    # The sustained mode after the profiles, on the installed variant, in the same session.
+    sustained = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", "--runs", "5",
+                    "--sustained", "3", "--bucket", "1", "--json")
+    assert sustained.returncode == 0, sustained.stderr
+    run = json.loads(sustained.stdout)["profile"]["sustained"]
+    assert run["variant"] == chosen and len(run["buckets"]) >= 2 and all(b["n"] > 0 for b in run["buckets"])
+    human = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", "--runs", "5",
+                "--sustained", "2")
+    assert human.returncode == 0, human.stderr
+    assert "profiler overhead" in human.stdout and "cold" in human.stdout
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--variant", "fp32"], "--variant and --bucket go with --sustained"),
+    (["--bucket", "2"], "--variant and --bucket go with --sustained"),
+    (["--active", "--sustained", "2", "--variant", "fp32"], "takes no --variant"),
+    (["--sustained", "2", "--variant", "nope"], "no variant named 'nope' could be made"),
+])
+def test_profile_refuses_a_sustained_request_it_cannot_run_before_the_board_spends_time(host_env, tiny_model,
+                                                                                        args, message):
+    model = [] if "--active" in args else [str(tiny_model)]
+    result = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", *model, *args)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert message in lines[-1] and "Traceback" not in result.stderr
+    assert "profiler overhead" not in result.stdout

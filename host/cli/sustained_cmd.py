@@ -4,7 +4,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from ...shared.errors import UsageError
 from .. import deploy as jobs
 from .. import render
 from . import common
@@ -25,12 +24,8 @@ def sustained(choice: ModelChoice, timing: TimingOverrides, device: DeviceName, 
     settings = timing.settings_for(target)
     target = with_runtimes(target, choice.runtimes())
     source, variants = common.make_variants(choice, target.runtimes)
-    chosen = next((v for v in variants if v.name == variant), None)
-    if chosen is None or not chosen.ok:
-        known = ", ".join(v.name for v in variants if v.ok)
-        raise UsageError("no variant named '%s' could be made (made: %s)" % (variant, known or "none"),
-                         "pass --variant with one of those names")
-    with render.LiveProgress() as live:
+    chosen = jobs.made_variant(variants, variant)
+    with common.live_progress() as live:
         run = jobs.sustained(target, source, chosen, settings, duration, bucket or max(1.0, duration / 60.0), live,
                              jobs.ConnectOptions(accept_new_host_key=accept_new_host_key, lock_timeout_s=lock_timeout))
     if not as_json:
