@@ -147,14 +147,15 @@ def _resolve_torch(factory, input_shape, data_path, train_data, log):
                        else factory.replace(":", "."), data, torch_loader=lambda: source)
 
 
-def compress(source, specs=None, log=_quiet):
+def compress(source, specs=None, log=_quiet, on_variant=None):
     specs = specs or variant_maker.default_specs()
     # Module-level steps, and TFLite variants of a model that is not a .tflite, start
     # from the PyTorch model.
     needs_torch = any(spec.torch_steps or spec.tflite_steps for spec in specs)
     torch_source = source.torch_loader() if needs_torch and source.torch_loader else None
     return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source,
-                                       metric_specs=source.metrics, references=source.references)
+                                       metric_specs=source.metrics, references=source.references,
+                                       on_variant=on_variant)
 
 
 def default_grid(source, runtimes, reduce_range=False, asked=True, log=_quiet):
@@ -527,16 +528,33 @@ def reselect(store, device, run_id=None):
     return stored, decision
 
 
+def made_variant(variants, name):
+    """The variant called ``name`` that could be made, or a UsageError naming those that were."""
+    made = [v for v in variants if v.ok]
+    chosen = next((v for v in made if v.name == name), None)
+    if chosen is None:
+        raise UsageError("no variant named '%s' could be made (made: %s)" % (name, ", ".join(v.name for v in made)
+                                                                            or "none"),
+                         "pass --variant with one of those names")
+    return chosen
+
+
 def sustained(device, source, variant, settings, duration_s, bucket_s, on_event=_quiet, options=None):
     """Run one variant continuously on the device for ``duration_s``; its SustainedRun."""
     options = options or ConnectOptions()
     with open_session(device, options) as session:
-        eval_sha, _ = ship(session, source, [variant])
-        data = session.call(Op.SUSTAINED, {
-            "variant": bench_entry(variant), "data_blob": eval_sha,
-            "runtime": variant.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
-            "bucket_s": float(bucket_s), "power": device.power.to_dict(), "lock_timeout_s": options.lock_timeout_s},
-            on_event=lambda kind, event: on_event(device.name, kind, event))
+        return sustained_in(session, source, variant, settings, duration_s, bucket_s, on_event, options)
+
+
+def sustained_in(session, source, variant, settings, duration_s, bucket_s, on_event, options):
+    """``sustained`` in an open session (profile runs one after its profiles)."""
+    device = session.device
+    eval_sha, _ = ship(session, source, [variant])
+    data = session.call(Op.SUSTAINED, {
+        "variant": bench_entry(variant), "data_blob": eval_sha,
+        "runtime": variant.runtime, "settings": settings.to_dict(), "duration_s": float(duration_s),
+        "bucket_s": float(bucket_s), "power": device.power.to_dict(), "lock_timeout_s": options.lock_timeout_s},
+        on_event=lambda kind, event: on_event(device.name, kind, event))
     run = SustainedRun.from_dict(data) if isinstance(data, dict) else None
     problems = ["not an object"] if run is None else type_problems(run)
     if problems:

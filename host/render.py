@@ -35,14 +35,45 @@ def _pct(value):
     return fmt(None if value is None else 100 * value, "%.2f%%")
 
 
-class LiveProgress:
-    """A progress bar per variant, driven by the agent's streamed events."""
+class CompressProgress:
+    """One bar over the variants being made, on stderr; the compression's log lines are
+    printed above it, and a training step's epochs show as the bar's status. ``quiet``
+    (--json) hides the bar and keeps the log lines."""
 
-    def __init__(self, console=err):
+    def __init__(self, console=err, quiet=False):
+        self.console = console
+        self.progress = Progress(TextColumn("[bold]compress[/] {task.description}"), BarColumn(),
+                                 TextColumn("{task.completed:.0f}/{task.total:.0f} {task.fields[status]}"),
+                                 TimeElapsedColumn(), console=console, transient=True, disable=quiet)
+        self.task = None
+
+    def __enter__(self):
+        self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.__exit__(*exc)
+
+    def log(self, message):
+        self.console.print(message, style="dim", markup=False, highlight=False)
+        if self.task is not None and ": epoch " in message:   # a training step's "distill: epoch 2/3, loss ..."
+            self.progress.update(self.task, status=message.split(":", 1)[1].strip())
+
+    def on_variant(self, done, total, name):
+        if self.task is None:
+            self.task = self.progress.add_task("", total=total, status="")
+        self.progress.update(self.task, completed=done, total=total, description=name or "done", status="")
+
+
+class LiveProgress:
+    """A progress bar per variant, driven by the agent's streamed events; ``quiet``
+    (--json) hides the bars and keeps the one-line notices."""
+
+    def __init__(self, console=err, quiet=False):
         self.console = console
         self.progress = Progress(TextColumn("[bold]{task.fields[device]}[/] {task.description}"),
                                  BarColumn(), TextColumn("{task.fields[status]}"),
-                                 TimeElapsedColumn(), console=console, transient=False)
+                                 TimeElapsedColumn(), console=console, transient=False, disable=quiet)
         self.tasks = {}
 
     def __enter__(self):

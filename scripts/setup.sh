@@ -17,9 +17,10 @@ extras=""
 
 if [ "$with_tests" = 1 ]; then
   # The tests talk to a real OpenSSH server and build simulated boards (network
-  # namespaces, tc, cgroups); a bare board's python3 needs venv for `devices setup`.
+  # namespaces, tc, cgroups); a bare board's python3 needs venv for `devices setup`;
+  # the report is opened in a real headless Chromium.
   missing=""
-  for tool in /usr/sbin/sshd ip tc pkill nsenter ssh-keygen; do
+  for tool in /usr/sbin/sshd ip tc pkill nsenter ssh-keygen chromium; do
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
   /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing=1
@@ -27,9 +28,9 @@ if [ "$with_tests" = 1 ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 procps \
-        util-linux python3-venv >/dev/null
+        util-linux python3-venv chromium >/dev/null
     else
-      echo "setup: the SSH tests need: openssh-server openssh-client iproute2 procps util-linux python3-venv" >&2
+      echo "setup: the tests need: openssh-server openssh-client iproute2 procps util-linux python3-venv chromium" >&2
     fi
   fi
   if [ ! -x .venv38/bin/python ]; then

@@ -138,3 +138,16 @@ def test_import_probe_sees_a_guarded_torch_import_and_an_eager_runtime(python38,
     loaded = modules_loaded_on_import(python38, [tmp_path / "fake"],
                                       ["edgeshrink.agent.sneaky", "edgeshrink.agent.eager"], tmp_path / "stubs")
     assert "torch" in loaded and "numpy" in loaded
+
+
+def test_every_package_folder_is_listed_for_a_non_editable_install():
+    """pyproject lists the packages by hand (the three top-level folders install under one
+    `edgeshrink` namespace), so a new subpackage left out would be missing from a wheel
+    while an editable install still finds it."""
+    import tomllib
+
+    listed = set(tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    found = {"edgeshrink." + ".".join(init.parent.relative_to(REPO).parts)
+             for top in ("host", "agent", "shared") for init in (REPO / top).rglob("__init__.py")}
+    assert found - listed == set(), "add to [tool.setuptools] packages in pyproject.toml"
+    assert listed - found == set(), "listed in pyproject.toml but not a package folder"

@@ -10,8 +10,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from . import (compress_cmd, devices_cmds, history_cmd, measure_cmds, profile_cmd, regress_cmd, select_cmd,
-               status_cmd, sustained_cmd)
+from . import (compress_cmd, devices_cmds, history_cmd, measure_cmds, profile_cmd, regress_cmd, report_cmd,
+               select_cmd, status_cmd, sustained_cmd)
 from .common import state
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -30,6 +30,7 @@ COMMANDS = (
     (app, "profile", profile_cmd.profile),
     (app, "regress", regress_cmd.regress),
     (app, "history", history_cmd.history),
+    (app, "report", report_cmd.report),
     (devices_app, "list", devices_cmds.list_devices),
     (devices_app, "trust", devices_cmds.trust),
     (devices_app, "check", devices_cmds.check),

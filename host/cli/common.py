@@ -45,6 +45,8 @@ class GlobalOptions:
     devices_file: Optional[Path] = None
     db: Optional[Path] = None
     debug: bool = False
+    quiet: bool = False     # the running command prints --json: no progress bars
+
 
 
 state = GlobalOptions()
@@ -69,6 +71,11 @@ def results_store():
     return store
 
 
+def live_progress():
+    """The per-variant measurement bars, hidden under --json."""
+    return render.LiveProgress(quiet=state.quiet)
+
+
 def log(message):
     render.err.print(message, style="dim", markup=False, highlight=False)
 
@@ -86,7 +93,8 @@ def make_variants(choice, runtimes=None):
     specs = jobs.fit_recipe(source, recipe) if recipe else \
         jobs.default_grid(source, asked or runtimes or ["onnxruntime"], choice.reduce_range, asked=bool(asked),
                           log=log)
-    variants = jobs.compress(source, specs, log=log)
+    with render.CompressProgress(quiet=state.quiet) as progress:
+        variants = jobs.compress(source, specs, log=progress.log, on_variant=progress.on_variant)
     warn_flags(variants)
     return source, variants
 
@@ -166,6 +174,7 @@ def command(function):
     @functools.wraps(function)
     def run(**values):
         as_json = values.get(JSON_PARAMETER, False)
+        state.quiet = bool(as_json)
         try:
             document = function(**values)
         except CommandFailed as failed:

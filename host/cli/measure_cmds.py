@@ -5,17 +5,21 @@ benchmark settings with the command line's overrides, the model choice. Only the
 the model compressed (which can take minutes) and a device contacted.
 """
 
-from typing import Annotated
+from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 from .. import deploy as jobs
-from .. import fleet, render
+from .. import fleet
+from ..report import output as report_output
 from . import common, output
 from .common import CommandFailed
 from .options import FleetTargets, JsonFlag, ModelChoice, Objective, TimingOverrides, with_objective, with_runtimes
 
 NoInstall = Annotated[bool, typer.Option("--no-install", help="Decide but do not install.")]
+ReportFile = Annotated[Optional[Path], typer.Option(
+    "--report", help="Also write the run as a self-contained HTML report (see `edgeshrink report`).")]
 
 
 def _measure_each(choice, timing, targets, measure_one, objective=None):
@@ -25,9 +29,20 @@ def _measure_each(choice, timing, targets, measure_one, objective=None):
                for d in common.load_devices().select(targets.device or [], targets.tag or [])]
     settings = {device.name: timing.settings_for(device) for device in devices}
     source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
-    with render.LiveProgress() as live:
+    with common.live_progress() as live:
         return fleet.run(devices, lambda device: measure_one(device, settings[device.name], source, variants, live),
                          targets.parallel)
+
+
+def _write_report(outcomes, path, store):
+    """The HTML report of every run the outcomes stored (a device that failed before
+    storing one is left out, and the command's own error says why)."""
+    runs = [run for run in (common.stored_run(output.stored_run_id(o)) for o in outcomes) if run is not None]
+    if not runs:
+        common.log("report not written: no run was stored")
+        return
+    report_output.write(runs, store, html_path=path)
+    common.log("wrote %s" % path)
 
 
 def _report(outcomes, as_json, with_decision):
@@ -50,14 +65,19 @@ def _report(outcomes, as_json, with_decision):
 
 @common.command
 def deploy(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, no_install: NoInstall = False,
-           objective: Objective = None, as_json: JsonFlag = False):
+           objective: Objective = None, report: ReportFile = None, as_json: JsonFlag = False):
     """Compress, measure every variant on the device(s), choose the best, install it."""
     store, options = common.results_store(), targets.connect_options()
+    if report is not None:
+        report_output.check_destination(report)
 
     def deploy_one(device, settings, source, variants, live):
         return jobs.deploy(device, source, variants, settings, store, not no_install, live, options)
 
-    return _report(_measure_each(choice, timing, targets, deploy_one, objective), as_json, with_decision=True)
+    outcomes = _measure_each(choice, timing, targets, deploy_one, objective)
+    if report is not None:
+        _write_report(outcomes, report, store)
+    return _report(outcomes, as_json, with_decision=True)
 
 
 @common.command

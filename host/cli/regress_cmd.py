@@ -55,7 +55,7 @@ def regress(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets,
         def check_one(device, live):
             return regress_job(device, source, variants, settings[device.name], store, set_baseline,
                                window or WINDOW, live, options)
-    with render.LiveProgress() as live:
+    with common.live_progress() as live:
         outcomes = fleet.run(devices, lambda device: check_one(device, live), targets.parallel)
     reports = [outcome.result for outcome in outcomes if outcome.ok]
     checks = [check for report in reports for check in report.checks]

@@ -305,10 +305,12 @@ def _remove_dead_staging(root):
 
 
 def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None,
-                  references=None):
+                  references=None, on_variant=None):
     """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``;
     host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve) against
-    ``references``, the source's outputs when the caller has them (else they are computed)."""
+    ``references``, the source's outputs when the caller has them (else they are computed).
+    ``on_variant(done, total, name)`` is told as each variant begins and when all are done."""
+    on_variant = on_variant or (lambda done, total, name: None)
     source = Path(source)
     source_is_tflite = tflite_model.is_tflite(source)
     _check_makeable(source, source_is_tflite, specs, torch_source)
@@ -326,7 +328,8 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
     reference = None
     with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
         workdir = Path(scratch)
-        for spec in specs:
+        for done, spec in enumerate(specs):
+            on_variant(done, len(specs), spec.name)
             refused = prepared.refuses(s.technique for s in spec.steps)
             if refused:
                 log("compress: %s not made: %s" % (spec.name, refused))
@@ -351,6 +354,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 continue
             made.append(Variant(spec.name, folder / _file_name(spec),
                                 json.loads((folder / "manifest.json").read_text())))
+    on_variant(len(specs), len(specs), None)
     return made
 
 

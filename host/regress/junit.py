@@ -5,9 +5,9 @@ regression is a <failure> with the numbers, a figure without history or not meas
 is <skipped> with the reason, everything else passes.
 """
 
-import os
-import tempfile
 import xml.etree.ElementTree as ElementTree
+
+from ..files import write_atomically
 
 from .check import NO_HISTORY, NOT_MEASURED
 from .compare import REGRESSION
@@ -46,9 +46,4 @@ def document(checks, name="edgeshrink regress"):
 
 def write(path, checks):
     """Write atomically: a CI job never reads half a file."""
-    text = '<?xml version="1.0" encoding="UTF-8"?>\n' + document(checks) + "\n"
-    folder = os.path.dirname(os.path.abspath(path))
-    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".junit-")
-    with os.fdopen(handle, "w") as out:
-        out.write(text)
-    os.replace(temporary, path)
+    write_atomically(path, '<?xml version="1.0" encoding="UTF-8"?>\n' + document(checks) + "\n", prefix=".junit-")
