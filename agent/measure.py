@@ -322,8 +322,10 @@ class Child:
         data = EvaluationFile(self.job.get("data_path"))
         runner, _ = self.load(settings)
         feeds = probe_feeds(data, runner.input_specs())
+        self.progress("profile", done=0, total=2 * runs, stage="unprofiled")
         self.timed(runner, feeds, settings.warmup_runs)
         plain = self.timed(runner, feeds, runs)
+        self.progress("profile", done=runs, total=2 * runs, stage="profiled")
         del runner
         profiled = backend.load(self.job["model_path"], settings.threads, self.job.get("io_names"),
                                 profile_prefix=self.job["profile_prefix"])

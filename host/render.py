@@ -3,6 +3,7 @@
 Live output goes to stderr so that ``--json`` output on stdout stays machine-clean.
 """
 
+import math
 import sys
 
 from rich.console import Console
@@ -91,20 +92,13 @@ class LiveProgress:
 
     def __call__(self, device, kind, data):
         if kind == "progress" and data.get("phase") == "health_check":
-            self.console.print("%s: installed %s, checking that it loads and runs" % (device, data["variant"]))
+            self.console.print("%s: installed %s, checking that it loads and runs" % (
+                escape(device), escape(str(data.get("variant")))))
         elif kind == "progress" and data.get("variant"):
-            task = self._task(device, data["variant"])
-            phase = data.get("phase")
-            if phase == "timed" and data.get("max_time_s"):
-                done = min(90, 10 + 80 * data.get("elapsed_s", 0) / max(data["max_time_s"], 1e-9))
-                self.progress.update(task, completed=done, status="timed runs: %d" % data.get("done", 0))
-            elif phase == "fidelity":
-                self.progress.update(task, completed=92, status="fidelity on %d samples" % data.get("total", 0))
-            else:
-                self.progress.update(task, completed=5 if phase == "load" else None, status=phase)
+            self._progress(self._task(device, escape(str(data["variant"]))), data)
         elif kind == "measurement":
             measurement = VariantMeasurement.from_dict(data)
-            task = self._task(device, measurement.variant)
+            task = self._task(device, escape(measurement.variant))
             if measurement.ok:
                 status = "p50 %s ms" % fmt(measurement.figure("p50_ms").value)
                 if measurement.power.measured:
@@ -118,6 +112,30 @@ class LiveProgress:
             self.console.print("%s: pushed %d file(s), %.1f MiB sent, %.1f MiB already there"
                                % (device, data["sent"], data["bytes_sent"] / 2 ** 20,
                                   data["bytes_skipped"] / 2 ** 20))
+
+    def _progress(self, task, data):
+        """A progress event's bar position and status. The event came from a board: a
+        number that is not one counts as 0, and text is escaped."""
+        def number(key):
+            value = data.get(key)
+            return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) \
+                and math.isfinite(value) else 0.0
+
+        phase = escape(str(data.get("phase")))
+        if phase == "timed" and number("max_time_s") > 0:
+            done = min(90, 10 + 80 * number("elapsed_s") / number("max_time_s"))
+            self.progress.update(task, completed=done, status="timed runs: %d" % number("done"))
+        elif phase == "fidelity":
+            self.progress.update(task, completed=92, status="fidelity on %d samples" % number("total"))
+        elif phase == "profile" and number("total") > 0:
+            self.progress.update(task, completed=min(95, 10 + 85 * number("done") / number("total")),
+                                 status="%s runs for the operator profile" % escape(str(data.get("stage", ""))))
+        elif phase == "sustained" and number("duration_s") > 0:
+            self.progress.update(task, completed=min(99, 100 * number("elapsed_s") / number("duration_s")),
+                                 status="sustained %.0f of %.0f s, p50 %.3f ms" % (
+                                     number("elapsed_s"), number("duration_s"), number("p50_ms")))
+        else:
+            self.progress.update(task, completed=5 if phase == "load" else None, status=phase)
 
 
 def variants_table(variants, title="Variants"):

@@ -69,3 +69,24 @@ def _fp32_only(tmp_path):
     path = tmp_path / "recipe.toml"
     path.write_text('[[variant]]\nname = "fp16"\nsteps = [{ step = "fp16" }]\n')
     return path
+
+
+def test_progress_events_from_a_board_can_neither_break_nor_style_the_bars():
+    import io
+
+    from rich.console import Console
+
+    from edgeshrink.host.render import LiveProgress
+
+    console = Console(file=io.StringIO(), force_terminal=False, width=200)
+    events = [{"variant": "[red]v", "phase": "timed", "max_time_s": "soon", "elapsed_s": None, "done": [1]},
+              {"variant": "v", "phase": "profile", "total": float("nan"), "done": "x", "stage": "[blink]s"},
+              {"variant": "v", "phase": "sustained", "duration_s": 1e308, "elapsed_s": -5, "p50_ms": "x"},
+              {"variant": "v", "phase": "fidelity", "total": True},
+              {"variant": "v", "phase": "[bold]evil"},
+              {"variant": 7, "phase": "health_check"}]
+    with LiveProgress(console=console) as live:
+        for event in events:
+            live("board", "progress", event)
+    shown = console.file.getvalue()
+    assert "[bold]evil" in shown and "[red]v" in shown     # printed as text, not obeyed as markup

@@ -163,6 +163,8 @@ def test_report_refuses_what_it_cannot_do_in_one_line(host_env, devices_file, tm
         (["report", "--run", "1", "--last", "-o", str(tmp_path / "r.html")], 2, "--last goes with -d"),
         (["report", "--run", "1", "--png", str(tmp_path / "nowhere")], 2, "no such folder"),
         (["report", "--run", "1", "-o", str(tmp_path / "r.html")], 10, "no results yet"),
+        # Refused before anything is compressed or measured.
+        (["deploy", "-d", "local", "--report", str(tmp_path / "absent" / "r.html")], 2, "--report"),
     ]
     for args, code, message in cases:
         result = cli(host_env, devices_file, *args)

@@ -69,7 +69,7 @@ def deploy(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets, 
     """Compress, measure every variant on the device(s), choose the best, install it."""
     store, options = common.results_store(), targets.connect_options()
     if report is not None:
-        report_output.check_destination(report)
+        report_output.check_destinations(report, option="--report")
 
     def deploy_one(device, settings, source, variants, live):
         return jobs.deploy(device, source, variants, settings, store, not no_install, live, options)

@@ -28,6 +28,7 @@ def report(run: RunId = None, device: Device = None, last: Last = False, output:
         raise UsageError("--last goes with -d DEVICE")
     if output is None and png is None:
         raise UsageError("give -o FILE.html, --png DIR, or both")
+    report_output.check_destinations(output, png)
     store = common.results_store()
     stored = store.load_run(run_id=run, device=device)
     written = report_output.write([stored], store, html_path=output, png_dir=png)

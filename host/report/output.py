@@ -31,13 +31,16 @@ def require_matplotlib():
         raise UsageError("the report draws its plots with matplotlib (%s)" % exc, INSTALL_HINT) from None
 
 
-def check_destination(html_path):
-    """Refuse up front what would fail at the end of a long run: a missing folder, or no
-    matplotlib (`deploy --report`)."""
+def check_destinations(html_path=None, png_dir=None, option="-o"):
+    """Refuse up front what would fail later (after a long deploy, or after reading the
+    store): no matplotlib, a missing folder for the page, a --png folder that is not there."""
     require_matplotlib()
-    folder = Path(html_path).resolve().parent
-    if not folder.is_dir():
-        raise UsageError("--report %s: the folder %s does not exist" % (html_path, folder), "create it first")
+    if html_path is not None:
+        folder = Path(html_path).resolve().parent
+        if not folder.is_dir():
+            raise UsageError("%s %s: the folder %s does not exist" % (option, html_path, folder), "create it first")
+    if png_dir is not None and not Path(png_dir).is_dir():
+        raise UsageError("--png %s: no such folder" % png_dir, "create it first")
 
 
 def sections_for(runs, store=None):
@@ -52,8 +55,7 @@ def write(runs, store=None, html_path=None, png_dir=None):
     """Write the report of ``runs`` to ``html_path`` and/or their plots into ``png_dir``."""
     from . import page
 
-    if png_dir is not None and not Path(png_dir).is_dir():
-        raise UsageError("--png %s: no such folder" % png_dir, "create it first")
+    check_destinations(html_path, png_dir)
     sections = sections_for(runs, store)
     text = page.render(sections) if html_path is not None else None   # made before anything is written
     written = Written()
