@@ -221,3 +221,21 @@ def test_a_deploys_report_opens_in_headless_chromium_with_no_request_and_no_erro
     assert screenshot.shape[0] >= 1000 and screenshot.shape[1] >= 1000
     # Not blank: a real page of text, tables and plots leaves a good share of pixels off white.
     assert (screenshot.min(axis=2) < 0.9).mean() > 0.03 and screenshot.std() > 0.05
+
+
+def test_a_regress_runs_report_draws_each_variants_history_from_the_store(tmp_path):
+    pytest.importorskip("matplotlib")
+    store = ResultsStore(tmp_path / "results.sqlite")
+    for night in range(12):
+        run = _run()
+        run.status, run.run_id, run.decision = "regress", None, None
+        for result in run.variants:
+            if result.measurement.ok:   # slower from the seventh night on
+                result.measurement.latency_pass.latency.p50_ms *= 1.0 if night < 6 else 1.5
+        run.run_id = store.save_run(run)
+    section = section_for(store.load_run(run.run_id), store)
+    assert isinstance(section.history, Plot), section.history
+    assert "since run #7" in section.history.caption, section.history.caption
+    deployed = _run()
+    deployed.run_id = store.save_run(deployed)
+    assert section_for(store.load_run(deployed.run_id), store).history is None   # only a regress run has one
