@@ -42,11 +42,12 @@ def aggregate(events, drop_first=1):
     runs = _runs(events)[drop_first:]
     if not runs:
         return None
-    by_node, op_of = {}, {}
+    by_node, op_of, kernels = {}, {}, 0
     for node, op, ts, dur in _kernel_events(events):
         if any(start <= ts <= end for start, end in runs):
             by_node[node] = by_node.get(node, 0) + dur
             op_of[node] = op
+            kernels += 1
     count = float(len(runs))
     durations = [(end - start) / 1000.0 for start, end in runs]
     run_ms, mean_run_ms = statistics.median(durations), sum(durations) / count
@@ -66,8 +67,13 @@ def aggregate(events, drop_first=1):
         row["share"] = share(row["ms_per_run"])
     nodes = sorted(node_ms.items(), key=lambda item: -item[1])[:TOP_NODES]
     # Per-run node times are means, so they are set against the mean run.
+    # What no kernel accounts for, per kernel run: the same few microseconds for every
+    # variant of a model means a per-node cost (executor and profiler), not an operator.
+    nodes_per_run = kernels / count
     return {"runs": len(runs), "run_ms": run_ms, "mean_run_ms": mean_run_ms, "op_sum_ms": total_ms,
             "coverage": total_ms / mean_run_ms if mean_run_ms > 0 else None,
+            "nodes_per_run": nodes_per_run,
+            "between_per_node_us": 1000.0 * (mean_run_ms - total_ms) / nodes_per_run if nodes_per_run else None,
             "by_op_type": op_rows,
             "top_nodes": [{"node": node, "op": op_of[node], "ms_per_run": ms, "share": share(ms)}
                           for node, ms in nodes]}

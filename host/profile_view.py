@@ -98,5 +98,8 @@ def profile_view(report, console=out):
                       "unprofiled (mean %s ms); %d runs, the first dropped" % (
                           fmt(profile.op_sum_ms, "%.4f"), _share(profile.coverage), fmt(profile.mean_run_ms, "%.4f"),
                           _share(profile.unprofiled_coverage), fmt(profile.plain_mean_ms, "%.4f"), profile.runs))
+        console.print("  between kernels: %s us per node over %s nodes a run (the executor's per-node work and "
+                      "the profiler's own bookkeeping; the same for every variant of a model means a per-node cost)"
+                      % (fmt(profile.between_per_node_us, "%.1f"), fmt(profile.nodes_per_run, "%.0f")))
         console.print("  profiler overhead: p50 %s ms profiled vs %s ms plain (x%s)" % (
             fmt(profile.profiled_p50_ms), fmt(profile.plain_p50_ms), fmt(profile.overhead, "%.3f")))

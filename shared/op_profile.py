@@ -32,6 +32,8 @@ class OperatorProfile(Record):
     mean_run_ms: Optional[float] = None
     op_sum_ms: Optional[float] = None       # the operators' mean time per run, summed
     coverage: Optional[float] = None        # op_sum_ms / mean_run_ms: the rest is between kernels
+    nodes_per_run: Optional[float] = None   # kernels run per profiled run
+    between_per_node_us: Optional[float] = None   # (mean_run_ms - op_sum_ms) per kernel run, in microseconds
     plain_p50_ms: Optional[float] = None    # the same runs without the profiler
     profiled_p50_ms: Optional[float] = None
     overhead: Optional[float] = None        # profiled_p50_ms / plain_p50_ms

@@ -6,6 +6,7 @@ protocol messages on fd 3 and writes them on fd 4, each a JSON text ending in NU
 """
 
 import base64
+import fcntl
 import json
 import os
 import select
@@ -41,20 +42,22 @@ class Chromium:
         self.profile = tempfile.mkdtemp(prefix="es-chromium-")
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
-
-        def fds():   # in the child: its fd 3 reads our commands, its fd 4 writes replies
-            os.dup2(to_browser_r, 3)
-            os.dup2(from_browser_w, 4)
-
+        # The browser's ends, moved above fd 10 so the shell below can place them at 3
+        # and 4 without one overwriting the other (bash: dash takes single-digit fds only).
+        ends = []
+        for fd in (to_browser_r, from_browser_w):
+            ends.append(fcntl.fcntl(fd, fcntl.F_DUPFD, 10))
+            os.close(fd)
+        reads, writes = ends
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+                "--user-data-dir=" + self.profile, "--no-first-run", "--no-default-browser-check",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-extensions", "--mute-audio", "about:blank"]
         self.process = subprocess.Popen(
-            [binary, "--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
-             "--user-data-dir=" + self.profile, "--no-first-run", "--no-default-browser-check",
-             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-             "--disable-extensions", "--mute-audio", "about:blank"],
-            preexec_fn=fds, pass_fds=(to_browser_r, from_browser_w), stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE)
-        os.close(to_browser_r)
-        os.close(from_browser_w)
+            ["bash", "-c", 'exec "$0" "$@" 3<&%d 4>&%d %d<&- %d>&-' % (reads, writes, reads, writes), binary] + args,
+            pass_fds=(reads, writes), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        os.close(reads)
+        os.close(writes)
         self._buffer = b""
         self._next_id = 0
         self._events = []
