@@ -239,3 +239,16 @@ def test_a_regress_runs_report_draws_each_variants_history_from_the_store(tmp_pa
     deployed = _run()
     deployed.run_id = store.save_run(deployed)
     assert section_for(store.load_run(deployed.run_id), store).history is None   # only a regress run has one
+
+
+def test_without_matplotlib_the_report_says_how_to_install_it_and_writes_nothing(tmp_path, monkeypatch):
+    import sys
+
+    from edgeshrink.host.report import output
+    from edgeshrink.shared.errors import UsageError
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)     # `import matplotlib` now fails
+    with pytest.raises(UsageError) as refused:
+        output.write([_run()], html_path=tmp_path / "r.html")
+    assert "edgeshrink[report]" in refused.value.one_line() and refused.value.exit_code == 2
+    assert list(tmp_path.iterdir()) == []
