@@ -161,7 +161,7 @@ class Sampler:
     def power_trace(self, t0, t1):
         """[[seconds since t0, W]] through the window (shared/energy.power_trace)."""
         with self._lock:
-            readings = between(self.power.snapshot(), t0, t1)
+            readings = self.power.snapshot()
         return power_trace(readings, self.power.kind, t0, t1, self.power.wrap_j)
 
     def thermal_trace(self, t0, t1):

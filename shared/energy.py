@@ -141,10 +141,12 @@ def energy_record(described, joules, seconds, inferences, samples, idle_w, uncer
 
 def power_trace(readings, kind, t0, t1, wrap_j=None, max_points=TRACE_POINTS):
     """[[seconds since t0, watts]] through [t0, t1] from ``readings`` [(t, value)]: the
-    readings themselves for a power source, the rise between two reads over their
-    interval (at its middle) for an energy counter. At most ``max_points``: a denser
-    trace is averaged over equal slices of the window."""
-    readings = sorted(readings)
+    readings inside the window and the one on each side of it (what its energy was
+    integrated from, so a window shorter than the source's period still has a trace),
+    as they are for a power source, or as the rise between two reads over their interval
+    (at its middle) for an energy counter. At most ``max_points``: a denser trace is
+    averaged over equal slices of its span."""
+    readings = between(sorted(readings), t0, t1)
     if kind == ENERGY:
         points = []
         for (t_a, v_a), (t_b, v_b) in zip(readings, readings[1:]):
@@ -155,12 +157,11 @@ def power_trace(readings, kind, t0, t1, wrap_j=None, max_points=TRACE_POINTS):
                 points.append(((t_a + t_b) / 2.0, step / (t_b - t_a)))
     else:
         points = list(readings)
-    points = [(t, w) for t, w in points if t0 <= t <= t1]
     if len(points) > max_points > 0:
-        width = (t1 - t0) / max_points
+        start, span = points[0][0], (points[-1][0] - points[0][0]) or 1.0
         slices = {}
         for t, w in points:
-            slices.setdefault(min(max_points - 1, int((t - t0) / width)), []).append((t, w))
+            slices.setdefault(min(max_points - 1, int(max_points * (t - start) / span)), []).append((t, w))
         points = [(sum(t for t, _ in group) / len(group), sum(w for _, w in group) / len(group))
                   for _, group in sorted(slices.items())]
     return [[round(t - t0, 4), w] for t, w in points]

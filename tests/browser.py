@@ -49,7 +49,8 @@ class Chromium:
             ends.append(fcntl.fcntl(fd, fcntl.F_DUPFD, 10))
             os.close(fd)
         reads, writes = ends
-        args = ["--headless", "--no-sandbox", "--disable-gpu", "--remote-debugging-pipe",
+        # --disable-dev-shm-usage: containers often give /dev/shm 64 MB, too little for a renderer.
+        args = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--remote-debugging-pipe",
                 "--user-data-dir=" + self.profile, "--no-first-run", "--no-default-browser-check",
                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
                 "--disable-extensions", "--mute-audio", "about:blank"]

@@ -132,6 +132,6 @@ def test_the_power_trace_through_a_window_is_the_rail_in_watts(tmp_path):
         clock.now = t
         write_file(hwmon.relative_to(root) / "curr1_input")(root, value)
         sampler.poll()
-    points = sampler.power_trace(0.05, 0.45)
-    assert [t for t, _ in points] == pytest.approx([0.05, 0.15, 0.25, 0.35])
-    assert [w for _, w in points] == pytest.approx([5.048 * ma / 1000 for _, ma in trace[1:5]])
+    points = sampler.power_trace(0.05, 0.45)       # the reads inside, and the one on each side
+    assert [t for t, _ in points] == pytest.approx([-0.05, 0.05, 0.15, 0.25, 0.35, 0.45])
+    assert [w for _, w in points] == pytest.approx([5.048 * ma / 1000 for _, ma in trace])
