@@ -32,7 +32,7 @@ def fmt(value, pattern="%.3f", missing="-"):
     return missing if value is None else pattern % value
 
 
-def _pct(value):
+def pct(value):
     return fmt(None if value is None else 100 * value, "%.2f%%")
 
 
@@ -153,8 +153,8 @@ def variants_table(variants, title="Variants"):
                       fmt(None if m.get("entropy_coded_bytes") is None else m["entropy_coded_bytes"] / 2 ** 20,
                            "%.2f"),
                       "{:,}".format(m["params"]), fmt(None if m.get("macs") is None else m["macs"] / 1e6, "%.1f"),
-                      _pct(fidelity.get("accuracy")),
-                      _pct(fidelity.get("agreement", fidelity.get("top1_agreement"))),
+                      pct(fidelity.get("accuracy")),
+                      pct(fidelity.get("agreement", fidelity.get("top1_agreement"))),
                       "%.1fs" % m.get("compress_seconds", 0), "yes" if v.cached else "new")
     failures = ["%s: %s" % (v.name, v.failure) for v in variants if not v.ok]
     if failures:
@@ -206,7 +206,7 @@ def results_table(run_variants, decision=None, title="Measured on the device"):
         row = [escape(v.name), escape(_runtime_cell(v))]
         if m.ok:
             row += [fmt(m.figure(name).value, pattern) for _, name, pattern in RESULT_FIGURES]
-            row += ["%.2f" % v.size_mb, _pct(m.figure("accuracy").value), _pct(m.figure("agreement").value),
+            row += ["%.2f" % v.size_mb, pct(m.figure("accuracy").value), pct(m.figure("agreement").value),
                     _sqnr(m), _throttle_cell(m)]
             row += [fmt(m.figure(name).value, pattern) for _, name, pattern in power]
         else:
@@ -378,7 +378,7 @@ def history_table(keys, device):
             quality = row["accuracy"] if row["accuracy"] is not None else row["agreement"]
             table.add_row(escape(row["variant"]), escape("%s %s" % (row["runtime"], row["runtime_version"] or "")),
                           "#%d" % row["run"], row["date"], escape(row["status"] or "-"), fmt(row["p50_ms"], "%.4g"),
-                          fmt(row["p90_ms"], "%.4g"), fmt(row["peak_rss_mb"], "%.1f"), _pct(quality),
+                          fmt(row["p90_ms"], "%.4g"), fmt(row["peak_rss_mb"], "%.1f"), pct(quality),
                           "[yellow]change point[/]" if row["change_point"] else "")
     return table
 

@@ -14,7 +14,7 @@ from typing import List
 from ...shared.visible_text import visible
 from .. import __version__
 from ..profile_view import inventory_rows
-from ..render import fmt
+from ..render import fmt, pct
 from .content import RunSection
 from .plots import Missing, Plot
 
@@ -43,10 +43,6 @@ def _text(value):
 def _cell(value, numeric=False, css=""):
     classes = " ".join(c for c in ("n" if numeric else "", css) if c)
     return "<td%s>%s</td>" % (' class="%s"' % classes if classes else "", _text(value))
-
-
-def _pct(value):
-    return fmt(None if value is None else 100 * value, "%.2f%%")
 
 
 def _plot(item):
@@ -108,17 +104,18 @@ def _variant_rows(run):
                  _cell(fmt(m.figure("p50_ms").value), True), _cell(fmt(latency), True),
                  _cell("%.3f to %.3f" % tuple(ci) if ci else "-", True),
                  _cell(fmt(result.size_mb, "%.2f"), True), _cell(fmt(m.figure("peak_rss_mb").value, "%.1f"), True),
-                 _cell(_pct(m.figure("accuracy").value), True), _cell(_pct(m.figure("agreement").value), True),
+                 _cell(pct(m.figure("accuracy").value), True), _cell(pct(m.figure("agreement").value), True),
                  _cell(fmt(m.figure("energy_mj").value, "%.3g"), True),
                  _cell(("yes" if throttled.value else "no") if throttled.known else "unknown"),
                  _cell(state),
                  "<td>%s%s</td>" % (_text(reason), '<div class="why">why: %s</div>' % _text(why) if why else "")]
         rows.append('<tr class="%s">%s</tr>' % (state, "".join(cells)))
-    head = "".join("<th>%s</th>" % _text(c) for c in VARIANT_COLUMNS)
     percentile = decision.percentile if decision is not None else "p90"
+    head = "".join("<th>%s</th>" % _text("latency ms (%s)" % percentile if c == "latency ms" else c)
+                   for c in VARIANT_COLUMNS)
     return ('<table><tr>%s</tr>%s</table><p class="why">latency ms: at the decision\'s percentile (%s), with '
             'the 95%% confidence interval from the raw samples; "-": not measured.</p>'
-            % (head.replace("latency ms", "latency ms (%s)" % _text(percentile)), "".join(rows), _text(percentile)))
+            % (head, "".join(rows), _text(percentile)))
 
 
 def _facts(run):
