@@ -2,7 +2,7 @@
 
 - cache (variants, demo model, agent zipapps): ``$EDGESHRINK_CACHE`` or
   ``$XDG_CACHE_HOME/edgeshrink`` (default ``~/.cache/edgeshrink``)
-- results database: ``$EDGESHRINK_DB`` or ``$XDG_DATA_HOME/edgeshrink/results.sqlite``
+- results database: ``$EDGESHRINK_DB`` (a file or a postgresql:// URL) or ``$XDG_DATA_HOME/edgeshrink/results.sqlite``
   (default ``~/.local/share/edgeshrink/results.sqlite``)
 - devices file: ``--devices``, ``$EDGESHRINK_DEVICES``, ``./devices.toml``, then
   ``~/.config/edgeshrink/devices.toml``
@@ -28,7 +28,10 @@ def data_dir():
 
 
 def results_db():
+    """A SQLite file path, or (kept as text) a database URL such as postgresql://..."""
     override = os.environ.get("EDGESHRINK_DB")
+    if override and "://" in override:
+        return override
     return Path(override) if override else data_dir() / "results.sqlite"
 
 

@@ -72,6 +72,7 @@ class Run:
     status: str = "measured"
     finished_at: Optional[float] = None
     evaluation_blob: Optional[str] = None   # sha256 of the evaluation file the device measured with
+    host: Optional[str] = None   # the host that saved it (a store can be shared by several)
 
     def variant(self, name):
         return next((v for v in self.variants if v.name == name), None)
@@ -86,12 +87,12 @@ class Run:
                    push=data.get("push") or {}, variants=[VariantResult.from_dict(v) for v in data["variants"]],
                    decision=Decision.from_dict(decision) if decision else None, run_id=data.get("id"),
                    status=data.get("status") or "measured", finished_at=data.get("finished_at"),
-                   evaluation_blob=data.get("evaluation_blob"))
+                   evaluation_blob=data.get("evaluation_blob"), host=data.get("host"))
 
     def to_dict(self):
         return {"id": self.run_id, "device": self.device, "started_at": self.started_at,
                 "finished_at": self.finished_at, "model_path": self.model_path,
                 "model_sha256": self.model_sha256, "settings": self.settings,
                 "constraints": self.constraints, "facts": self.facts.to_dict(), "push": self.push,
-                "status": self.status, "evaluation_blob": self.evaluation_blob, "decision": self.decision.to_dict() if self.decision else None,
+                "status": self.status, "evaluation_blob": self.evaluation_blob, "host": self.host, "decision": self.decision.to_dict() if self.decision else None,
                 "variants": [v.to_dict() for v in self.variants]}

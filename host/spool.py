@@ -11,7 +11,6 @@ and says so; a file is removed only after its import committed.
 import json
 import os
 import time
-from pathlib import Path
 
 from ..shared.decision import Decision
 from ..shared.errors import StoreError
@@ -25,11 +24,11 @@ def folder():
     return paths.data_dir() / "spool"
 
 
-def keep(store_path, kind, payload):
+def keep(store_identity, kind, payload):
     """Write one spool file; returns its path (StoreError if even that fails)."""
     target_dir = folder()
     name = "%.6f-%d-%s.json" % (time.time(), os.getpid(), kind)
-    document = {"store": str(Path(store_path).resolve()), "kind": kind, "payload": payload}
+    document = {"store": store_identity, "kind": kind, "payload": payload}
     try:
         target_dir.mkdir(parents=True, exist_ok=True)
         staging = target_dir / (name + ".tmp")
@@ -43,21 +42,21 @@ def keep(store_path, kind, payload):
 
 def keep_run(store, run, failure):
     """Keep a measured run the store refused; the StoreError to raise names where it went."""
-    path = keep(store.path, RUN, run.to_dict())
+    path = keep(store.identity, RUN, run.to_dict())
     return StoreError("%s; the measured run was kept in %s and the next command that opens the store "
                       "imports it" % (failure.message, path), failure.hint)
 
 
 def keep_decision(store, run_id, decision, status, failure):
-    path = keep(store.path, DECISION, {"run_id": run_id, "status": status,
+    path = keep(store.identity, DECISION, {"run_id": run_id, "status": status,
                                        "decision": decision.to_dict() if decision else None})
     return StoreError("%s; the install record of run #%s was kept in %s and the next command that opens "
                       "the store imports it" % (failure.message, run_id, path), failure.hint)
 
 
-def pending(store_path):
+def pending(store_identity):
     """Spool files meant for this store, oldest first."""
-    wanted = str(Path(store_path).resolve())
+    wanted = store_identity
     found = []
     for path in sorted(folder().glob("*.json")) if folder().is_dir() else []:
         try:
@@ -72,7 +71,7 @@ def pending(store_path):
 def import_into(store):
     """Import every spooled run and decision for ``store``; the lines saying what was done."""
     said = []
-    for path, document in pending(store.path):
+    for path, document in pending(store.identity):
         kind, payload = document.get("kind"), document.get("payload") or {}
         if kind == RUN:
             run = Run.from_dict(payload)

@@ -18,19 +18,21 @@ extras=""
 if [ "$with_tests" = 1 ]; then
   # The tests talk to a real OpenSSH server and build simulated boards (network
   # namespaces, tc, cgroups); a bare board's python3 needs venv for `devices setup`;
-  # the report is opened in a real headless Chromium.
+  # the report is opened in a real headless Chromium; the shared store is tested on a
+  # real PostgreSQL server (Debian's initdb and pg_ctl, started by the tests).
   missing=""
-  for tool in /usr/sbin/sshd ip tc pkill nsenter ssh-keygen chromium; do
+  for tool in /usr/sbin/sshd ip tc pkill nsenter ssh-keygen chromium setpriv; do
     command -v "$tool" >/dev/null 2>&1 || missing=1
   done
+  ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing=1
   /usr/bin/python3 -c "import ensurepip" >/dev/null 2>&1 || missing=1
   if [ -n "$missing" ]; then
     if [ "$(id -u)" = 0 ]; then
       apt-get update -qq
       DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openssh-server openssh-client iproute2 procps \
-        util-linux python3-venv chromium >/dev/null
+        util-linux python3-venv chromium postgresql >/dev/null
     else
-      echo "setup: the tests need: openssh-server openssh-client iproute2 procps util-linux python3-venv chromium" >&2
+      echo "setup: the tests need: openssh-server openssh-client iproute2 procps util-linux python3-venv chromium postgresql" >&2
     fi
   fi
   if [ ! -x .venv38/bin/python ]; then

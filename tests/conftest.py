@@ -125,3 +125,27 @@ def ssh_devices_file(path, credentials, name="board", **extra):
     extra.setdefault("connect_timeout_s", 5.0)
     path.write_text(credentials.device_toml(name, **extra))
     return path
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server on 127.0.0.1 (Debian's initdb and pg_ctl, run unprivileged)."""
+    from edgeshrink.host.lab.postgres import TemporaryPostgres, unavailable
+
+    reason = unavailable()
+    if reason:
+        pytest.skip("no PostgreSQL server can start here: %s" % reason)
+    with TemporaryPostgres() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server, request):
+    """A fresh, empty database on the session's server, as a postgresql:// URL."""
+    import psycopg
+
+    name = "t_%d_%s" % (os.getpid(), "".join(c for c in request.node.name.lower() if c.isalnum())[:40])
+    with psycopg.connect(postgres_server.url, autocommit=True) as connection:
+        connection.execute("DROP DATABASE IF EXISTS %s" % name)
+        connection.execute("CREATE DATABASE %s" % name)
+    return postgres_server.url.rsplit("/", 1)[0] + "/" + name

@@ -41,7 +41,7 @@ def test_a_store_locked_after_measuring_keeps_the_run_and_the_next_command_impor
 
     def lock_once_decided(device, kind, data):
         if kind == "decision":   # measured and decided: now the store fails
-            holders.append(locked(store.path))
+            holders.append(locked(store.database.path))
 
     device = inventory.Device(name="board", root=str(tmp_path / "board"))
     try:
@@ -52,16 +52,16 @@ def test_a_store_locked_after_measuring_keeps_the_run_and_the_next_command_impor
     finally:
         for holder in holders:
             holder.close()
-    (kept,) = spool.pending(store.path)
+    (kept,) = spool.pending(store.identity)
     assert kept[1]["kind"] == "run" and Run.from_dict(kept[1]["payload"]).decision.chosen
     assert store.count_runs() == 0 and not (tmp_path / "board" / "active").exists()   # nothing installed
 
     devices = tmp_path / "devices.toml"
     devices.write_text('[devices.board]\nconnection = "local"\nroot = "%s"\n' % (tmp_path / "board"))
-    shown = cli(dict(host_env, EDGESHRINK_DB=str(store.path)), devices, "select", "-d", "board", "--json")
+    shown = cli(dict(host_env, EDGESHRINK_DB=str(store.database.path)), devices, "select", "-d", "board", "--json")
     assert shown.returncode == 0, shown.stderr
     assert "imported run #1 (board, measured" in shown.stderr
-    assert store.count_runs() == 1 and spool.pending(store.path) == []
+    assert store.count_runs() == 1 and spool.pending(store.identity) == []
     stored = store.load_run(run_id=1)
     assert stored.device == "board" and len(stored.variants) == 2 and stored.decision.chosen
     assert json.loads(shown.stdout)["ok"] is True
@@ -75,7 +75,7 @@ def test_an_install_record_the_locked_store_refused_is_kept_and_imported(tmp_pat
 
     def lock_during_install(device, kind, data):
         if kind == "progress" and isinstance(data, dict) and data.get("phase") == "health_check":
-            holders.append(locked(store.path))
+            holders.append(locked(store.database.path))
 
     device = inventory.Device(name="board", root=str(tmp_path / "board"))
     try:
@@ -89,18 +89,18 @@ def test_an_install_record_the_locked_store_refused_is_kept_and_imported(tmp_pat
     assert (tmp_path / "board" / "active").is_symlink()       # the install itself happened
     assert store.load_run(run_id=1).status == "measured"      # ... and the store missed it
     assert spool.import_into(store) and store.load_run(run_id=1).status == "installed"
-    assert spool.pending(store.path) == []
+    assert spool.pending(store.identity) == []
 
 
 def test_a_damaged_store_is_exit_10_for_select_not_an_internal_error(tmp_path, host_env):
     store = ResultsStore(tmp_path / "results.sqlite")
     source, made = tiny_variants(tmp_path, 1)
     deploy.bench(inventory.Device(name="board", root=str(tmp_path / "board")), source, made, FAST, store=store)
-    with sqlite3.connect(str(store.path)) as connection:
+    with sqlite3.connect(str(store.database.path)) as connection:
         connection.execute("UPDATE measurements SET detail_json = '{broken'")
     devices = tmp_path / "devices.toml"
     devices.write_text('[devices.board]\nconnection = "local"\nroot = "%s"\n' % (tmp_path / "board"))
-    result = cli(dict(host_env, EDGESHRINK_DB=str(store.path)), devices, "select", "-d", "board")
+    result = cli(dict(host_env, EDGESHRINK_DB=str(store.database.path)), devices, "select", "-d", "board")
     assert result.returncode == 10, result.stderr
     assert "damaged data (JSONDecodeError" in result.stderr and "internal error" not in result.stderr
     (tmp_path / "garbage.sqlite").write_bytes(b"\x00not a database" * 512)

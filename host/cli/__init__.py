@@ -45,8 +45,9 @@ def global_options(
     devices: Annotated[Optional[Path], typer.Option(
         "--devices", help="devices.toml to use (default: ./devices.toml, then ~/.config/edgeshrink/devices.toml).")
     ] = None,
-    db: Annotated[Optional[Path], typer.Option(
-        "--db", help="Results database (default: ~/.local/share/edgeshrink/results.sqlite or $EDGESHRINK_DB).")
+    db: Annotated[Optional[str], typer.Option(
+        "--db", help="Results database: a SQLite file or a postgresql://USER@HOST/DB URL (default: "
+                     "$EDGESHRINK_DB, else ~/.local/share/edgeshrink/results.sqlite).")
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
 ):
