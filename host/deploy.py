@@ -147,7 +147,7 @@ def _resolve_torch(factory, input_shape, data_path, train_data, log):
                        else factory.replace(":", "."), data, torch_loader=lambda: source)
 
 
-def compress(source, specs=None, log=_quiet, on_variant=None):
+def compress(source, specs=None, log=_quiet, on_variant=None, executor=None):
     specs = specs or variant_maker.default_specs()
     # Module-level steps, and TFLite variants of a model that is not a .tflite, start
     # from the PyTorch model.
@@ -155,7 +155,7 @@ def compress(source, specs=None, log=_quiet, on_variant=None):
     torch_source = source.torch_loader() if needs_torch and source.torch_loader else None
     return variant_maker.make_variants(source.path, source.dataset, specs, log=log, torch_source=torch_source,
                                        metric_specs=source.metrics, references=source.references,
-                                       on_variant=on_variant)
+                                       on_variant=on_variant, executor=executor)
 
 
 def default_grid(source, runtimes, reduce_range=False, asked=True, log=_quiet):

@@ -94,7 +94,8 @@ def make_variants(choice, runtimes=None):
         jobs.default_grid(source, asked or runtimes or ["onnxruntime"], choice.reduce_range, asked=bool(asked),
                           log=log)
     with render.CompressProgress(quiet=state.quiet) as progress:
-        variants = jobs.compress(source, specs, log=progress.log, on_variant=progress.on_variant)
+        variants = jobs.compress(source, specs, log=progress.log, on_variant=progress.on_variant,
+                                 executor=choice.work())
     warn_flags(variants)
     return source, variants
 

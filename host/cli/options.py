@@ -15,6 +15,7 @@ from ...shared.decision import OBJECTIVES
 from ...shared.errors import UsageError
 from .. import fleet, input_shapes, metrics as task_metrics, tflite_model
 from ..inventory import RUNTIMES
+from ..compress.executors import ExecutorChoice
 from ..compress.recipe import load_metrics as recipe_metrics
 from ..deploy import ConnectOptions
 
@@ -56,6 +57,21 @@ class ModelChoice:
     runtime: Annotated[Optional[List[str]], typer.Option(
         "--runtime", help="Runtime to make and measure variants for: %s (repeatable; default: each device's "
         "runtime list in devices.toml)." % ", ".join(RUNTIMES))] = None
+    jobs: Annotated[int, typer.Option(
+        "--jobs", "-j", help="Variants made at once (a local process pool above 1; with --executor ray, the "
+        "CPUs of the local Ray it starts).")] = 1
+    executor: Annotated[str, typer.Option(
+        "--executor", help="Where variants are made: process (this host) or ray (a Ray cluster; needs "
+        "the ray extra).")] = "process"
+    ray_address: Annotated[Optional[str], typer.Option(
+        "--ray-address", help="With --executor ray: the head node (host:port) of a running Ray cluster; "
+        "default: start a local one.")] = None
+
+    def work(self):
+        """Who makes the variants (checked)."""
+        choice = ExecutorChoice(self.executor, self.jobs, self.ray_address)
+        choice.check()
+        return choice
 
     @property
     def names_a_model(self):
@@ -68,6 +84,7 @@ class ModelChoice:
         self.shape()
         self.metrics()
         self.runtimes()
+        self.work()
 
     def runtimes(self):
         """The runtimes this run is for, overriding the devices' lists; None to keep them.

@@ -45,18 +45,56 @@ def state_hash(model):
     return digest.hexdigest()
 
 
+# The factories are plain objects rather than closures so that a TorchSource can be sent
+# to another process (a --jobs worker, a Ray task) and rebuild the model there.
+
+@dataclass
+class WithState:
+    """``build(**keywords)`` with ``state`` loaded, in eval mode."""
+    build: Callable
+    keywords: dict
+    state: dict
+
+    def __call__(self):
+        model = self.build(**self.keywords)
+        model.load_state_dict(self.state)
+        return model.eval()
+
+
+@dataclass
+class Imported:
+    """A user's ``module:function``, imported where it is called (from ``folder`` too)."""
+    module: str
+    function: str
+    folder: str
+
+    def __call__(self):
+        for entry in ("", self.folder):
+            if entry not in sys.path:
+                sys.path.insert(0, entry)
+        return getattr(importlib.import_module(self.module), self.function)()
+
+
+@dataclass
+class FromFile:
+    """A TorchScript or torch.export file, loaded afresh for each copy."""
+    path: str
+
+    def __call__(self):
+        import torch
+
+        if self.path.endswith(".pt2"):
+            return torch.export.load(self.path).module()
+        return torch.jit.load(self.path, map_location="cpu")
+
+
 def from_demo(demo):
     import torch
 
     from ..demo.model import MobileNetDemo
 
     state = torch.load(demo.torch_state_path, map_location="cpu", weights_only=True)
-
-    def factory():
-        model = MobileNetDemo(width=demo.meta["width"])
-        model.load_state_dict(state)
-        return model.eval()
-
+    factory = WithState(MobileNetDemo, {"width": demo.meta["width"]}, state)
     with np.load(demo.data_path) as data:
         train_x, train_y = (data["train_x"], data["train_y"]) if "train_x" in data.files else (None, None)
     size = demo.meta["image_size"]
@@ -85,7 +123,8 @@ def from_file(path, input_shape, train_x=None, train_y=None):
             module = torch.jit.load(str(path), map_location="cpu")
     except Exception as exc:
         raise ModelError("cannot load %s as TorchScript or torch.export: %s" % (path, str(exc).splitlines()[0]))
-    return TorchSource(lambda: module, tuple(input_shape), "input", "output", state_hash(module), train_x, train_y)
+    return TorchSource(FromFile(str(path)), tuple(input_shape), "input", "output", state_hash(module), train_x,
+                       train_y)
 
 
 def _is_torch_save_archive(path):
@@ -128,10 +167,5 @@ def from_factory(spec, input_shape, train_x=None, train_y=None):
     if not isinstance(model, torch.nn.Module):
         raise ModelError("%s returned %s, not a torch.nn.Module" % (spec, type(model).__name__))
     state = {k: v.clone() for k, v in model.state_dict().items()}
-
-    def factory():
-        fresh = function()
-        fresh.load_state_dict(state)
-        return fresh.eval()
-
+    factory = WithState(Imported(module_name, function_name, str(Path.cwd())), {}, state)
     return TorchSource(factory, tuple(input_shape), "input", "output", state_hash(model), train_x, train_y)

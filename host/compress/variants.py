@@ -33,7 +33,7 @@ import numpy as np
 from ... import host
 from ...shared.errors import ModelError, UsageError
 from .. import modelinfo, paths, tflite_model
-from . import accounting, prepare
+from . import accounting, executors, prepare
 from . import options as opts
 from . import registry
 
@@ -305,12 +305,16 @@ def _remove_dead_staging(root):
 
 
 def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_source=None, metric_specs=None,
-                  references=None, on_variant=None):
+                  references=None, on_variant=None, executor=None):
     """Make (or fetch from the cache) every variant in ``specs`` for the ONNX ``source``;
     host-side fidelity judges each output by ``metric_specs`` (host/metrics.resolve) against
     ``references``, the source's outputs when the caller has them (else they are computed).
-    ``on_variant(done, total, name)`` is told as each variant begins and when all are done."""
+    The variants not cached are independent jobs run by ``executor`` (an ExecutorChoice:
+    this process by default, a process pool, or Ray); the cache and the results are the
+    same whichever runs them. ``on_variant(done, total, name)`` is told as variants are
+    taken from the cache or finished, and when all are done."""
     on_variant = on_variant or (lambda done, total, name: None)
+    executor = executor or executors.ExecutorChoice()
     source = Path(source)
     source_is_tflite = tflite_model.is_tflite(source)
     _check_makeable(source, source_is_tflite, specs, torch_source)
@@ -324,38 +328,67 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
                 else prepare.prepare(source, root / "prepared" / source_sha[:32]))
     for step in prepared.steps:
         log("prepare: %s %s" % (step["step"], json.dumps(step["details"], sort_keys=True)))
-    made: List[Variant] = []
-    reference = None
-    with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
-        workdir = Path(scratch)
-        for done, spec in enumerate(specs):
-            on_variant(done, len(specs), spec.name)
-            refused = prepared.refuses(s.technique for s in spec.steps)
-            if refused:
-                log("compress: %s not made: %s" % (spec.name, refused))
-                made.append(_failed(spec, refused))
-                continue
-            folder = root / cache_key(source_sha, spec, data_sha, torch_source,
-                                      [step["step"] for step in prepared.steps], metric_specs, source_is_tflite)
-            cached = _cached(folder, spec, log)
-            if cached is not None:
-                made.append(cached)
-                continue
-            log("compress: %s (%s)" % (spec.name, spec.technique))
-            if reference is None:
-                reference = accounting.reference(source, dataset, metric_specs, references)
-            try:
-                _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
-                            torch_source, reference, log)
-            except StepFailed as failure:
+    made: List[Optional[Variant]] = [None] * len(specs)
+    to_build = []   # (position, folder, spec)
+    for position, spec in enumerate(specs):
+        refused = prepared.refuses(s.technique for s in spec.steps)
+        if refused:
+            log("compress: %s not made: %s" % (spec.name, refused))
+            made[position] = _failed(spec, refused)
+            continue
+        folder = root / cache_key(source_sha, spec, data_sha, torch_source,
+                                  [step["step"] for step in prepared.steps], metric_specs, source_is_tflite)
+        made[position] = _cached(folder, spec, log)
+        if made[position] is None:
+            to_build.append((position, folder, spec))
+    done = len(specs) - len(to_build)
+    if to_build:
+        on_variant(done, len(specs), ", ".join(spec.name for _, _, spec in to_build[:executor.jobs]))
+        context = BuildContext(source, prepared, source_sha, source_info, dataset, data_sha, torch_source,
+                               accounting.reference(source, dataset, metric_specs, references))
+        finished = []
+
+        def one_done(index, outcome):
+            position, folder, spec = to_build[index]
+            for line in outcome.log_lines:   # a worker's lines, now that its variant is done
+                log(line)
+            if outcome.error is not None:
                 # One variant failing is a result about that variant; the others still run.
-                log("compress: %s failed: %s" % (spec.name, failure.message))
-                made.append(_failed(spec, failure.message))
-                continue
-            made.append(Variant(spec.name, folder / _file_name(spec),
-                                json.loads((folder / "manifest.json").read_text())))
+                log("compress: %s failed: %s" % (spec.name, outcome.error))
+                made[position] = _failed(spec, outcome.error)
+            else:
+                made[position] = Variant(spec.name, folder / _file_name(spec),
+                                         json.loads((folder / "manifest.json").read_text()))
+            finished.append(index)
+            waiting = [s.name for i, (_, _, s) in enumerate(to_build) if i not in finished]
+            on_variant(done + len(finished), len(specs), ", ".join(waiting[:executor.jobs]) or None)
+
+        executors.run(build_one, context, [(folder, spec) for _, folder, spec in to_build], executor, log,
+                      one_done)
     on_variant(len(specs), len(specs), None)
     return made
+
+
+@dataclass
+class BuildContext:
+    """What every variant of one source is made from: sent once to each worker."""
+    source: Path
+    prepared: "prepare.PreparedModel"
+    source_sha: str
+    source_info: dict
+    dataset: object
+    data_sha: str
+    torch_source: object
+    reference: object
+
+
+def build_one(context, job, log):
+    """Make one variant into its cache folder (a job for executors.run): StepFailed says why not."""
+    folder, spec = job
+    log("compress: %s (%s)" % (spec.name, spec.technique))
+    with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
+        _build_into(folder, context.source, context.prepared, context.source_sha, context.source_info, spec,
+                    context.dataset, context.data_sha, Path(scratch), context.torch_source, context.reference, log)
 
 
 def _check_makeable(source, source_is_tflite, specs, torch_source):
