@@ -55,6 +55,13 @@ class Device:
     # `regress`: the smallest change flagged per figure (fractions) and the baseline
     # window in nights; see _regress.
     regress: Dict[str, float] = field(default_factory=dict)
+    # A board in a labgrid farm instead of a host: the place by name, or any place with
+    # these tags; the coordinator (host:port, default $LG_COORDINATOR); how long to wait
+    # for the reservation before giving up.
+    labgrid_place: Optional[str] = None
+    labgrid_tags: Dict[str, str] = field(default_factory=dict)
+    labgrid_coordinator: Optional[str] = None
+    labgrid_wait_s: float = 600.0
 
     @property
     def runtime(self):
@@ -92,6 +99,10 @@ _DEVICE_KEYS = {
     "power": (dict, "a table"),
     "objective": (str, "one of " + ", ".join(OBJECTIVES)),
     "regress": (dict, "a table"),
+    "labgrid_place": (str, "a labgrid place name"),
+    "labgrid_tags": (dict, "a table of labgrid tags (board = \"pi4\")"),
+    "labgrid_coordinator": (str, "the labgrid coordinator as host:port"),
+    "labgrid_wait_s": (float, "a number of seconds > 0"),
 }
 # [devices.X.regress]: figure floors are fractions (0.05 = 5%), window a count of nights,
 # seconds and rounds how long a nightly check times each variant, confirm_pause_s the
@@ -131,6 +142,39 @@ _USER = re.compile(r"^[A-Za-z0-9._][A-Za-z0-9._-]{0,63}$")
 _HOP = re.compile(r"^(?:[A-Za-z0-9._][A-Za-z0-9._-]{0,63}@)?(?:[A-Za-z0-9._%-]{1,253}|\[[0-9A-Fa-f:.%]+\])"
                   r"(?::[0-9]{1,5})?$")
 _MAX_TEXT = 4096
+
+
+_LABGRID_TAG = re.compile(r"^[a-z][a-z0-9_]+$")   # what labgrid accepts as a tag name
+_LABGRID_PLACE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+MAX_LABGRID_WAIT_S = 86400
+
+
+def _is_labgrid(values):
+    return bool(values.get("labgrid_place") or values.get("labgrid_tags"))
+
+
+def _labgrid(where, values):
+    """The labgrid keys, checked: a place or tags (not both), on an ssh device with no host."""
+    if not any(key.startswith("labgrid_") for key in values):
+        return
+    if values.get("connection") != "ssh":
+        where.fail("connection", "must be \"ssh\" for a labgrid place (the board is reached over SSH)")
+    if not _is_labgrid(values):
+        where.fail("labgrid_place", "is needed (or labgrid_tags) when other labgrid keys are given")
+    if values.get("labgrid_place") and values.get("labgrid_tags"):
+        where.fail("labgrid_tags", "and labgrid_place both name the place: give one")
+    if values.get("host"):
+        where.fail("host", "comes from the labgrid place's NetworkService: remove host, or the labgrid keys")
+    if "labgrid_place" in values and not _LABGRID_PLACE.match(values["labgrid_place"]):
+        where.fail("labgrid_place", "must be a place name (letters, digits, '.', '_', '-'), got %r"
+                   % values["labgrid_place"])
+    for tag, value in values.get("labgrid_tags", {}).items():
+        if not _LABGRID_TAG.match(tag) or not isinstance(value, str) or _text_problem("labgrid_tags", value):
+            where.fail("labgrid_tags", "must map tag names ([a-z][a-z0-9_]+) to strings, got %r = %r" % (tag, value))
+    if "labgrid_coordinator" in values and not _HOP.match(values["labgrid_coordinator"]):
+        where.fail("labgrid_coordinator", "must be host:port, got %r" % values["labgrid_coordinator"])
+    if not 0 < values.get("labgrid_wait_s", 1) <= MAX_LABGRID_WAIT_S:
+        where.fail("labgrid_wait_s", "must be a number of seconds > 0 and <= %d" % MAX_LABGRID_WAIT_S)
 
 
 def _text_problem(key, value):
@@ -301,8 +345,9 @@ def _device(path, name, table):
                 where.fail(key, problem)
     if values.get("connection", "local") not in CONNECTIONS:
         where.fail("connection", "must be one of %s, got %r" % (", ".join(CONNECTIONS), values["connection"]))
-    if values.get("connection") == "ssh" and not values.get("host"):
-        where.fail("host", "is required for an ssh device")
+    _labgrid(where, values)
+    if values.get("connection") == "ssh" and not values.get("host") and not _is_labgrid(values):
+        where.fail("host", "is required for an ssh device (or labgrid_place / labgrid_tags)")
     if values.get("threads", 1) < 1:
         where.fail("threads", "must be an integer >= 1")
     if not 1 <= values.get("retries", 1) <= MAX_RETRIES:

@@ -99,12 +99,20 @@ def cli(env, devices_file, *args):
     return run_cli(["--devices", str(devices_file)] + list(args), env)
 
 
+def _console_command():
+    return shutil.which("edgeshrink", path=str(Path(sys.executable).parent)) or "edgeshrink"
+
+
 def run_cli(args, env, cwd=None, timeout=600):
     """The installed console command, as a user runs it."""
-    exe = shutil.which("edgeshrink", path=str(Path(sys.executable).parent)) or "edgeshrink"
-    full_env = dict(os.environ, **env)
-    return subprocess.run([exe] + list(args), capture_output=True, text=True, env=full_env,
-                          cwd=cwd, timeout=timeout)
+    return subprocess.run([_console_command()] + list(args), capture_output=True, text=True,
+                          env=dict(os.environ, **env), cwd=cwd, timeout=timeout)
+
+
+def start_cli(args, env):
+    """The console command started in the background (several at once, or to interrupt)."""
+    return subprocess.Popen([_console_command()] + list(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env=dict(os.environ, **env))
 
 
 @pytest.fixture(scope="session")

@@ -4,12 +4,9 @@ mix up a run, migrations bring old stores forward exactly once, and a store that
 be used says so in one line."""
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -18,7 +15,7 @@ from edgeshrink.host.runs import Run
 from edgeshrink.host.store import SCHEMA_VERSION, ResultsStore, schema
 from edgeshrink.shared.errors import StoreError
 
-from .conftest import REPO, run_cli
+from .conftest import REPO, run_cli, start_cli
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -163,9 +160,8 @@ def test_two_deploys_at_once_store_both_runs_whole_in_postgresql(demo, host_env,
     devices.write_text(local + local.replace("[devices.local", "[devices.bench2"))
     env = dict(host_env, EDGESHRINK_DB=postgres_url)
     flags = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1", "--json"]
-    command = [shutil.which("edgeshrink", path=str(Path(sys.executable).parent)), "--devices", str(devices), "deploy"]
-    deploys = [subprocess.Popen(command + ["-d", name] + flags, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=dict(os.environ, **env)) for name in ("local", "bench2")]
+    deploys = [start_cli(["--devices", str(devices), "deploy", "-d", name] + flags, env)
+               for name in ("local", "bench2")]
     documents = []
     for deploy in deploys:
         out, err = deploy.communicate(timeout=600)

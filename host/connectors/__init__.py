@@ -8,6 +8,10 @@ def for_device(device, accept_new_host_key=False):
         from .local import LocalConnector
 
         return LocalConnector(device)
+    if device.connection == "ssh" and (device.labgrid_place or device.labgrid_tags):
+        from .labgrid import LabgridConnector
+
+        return LabgridConnector(device, accept_new_host_key=accept_new_host_key)
     if device.connection == "ssh":
         from .ssh import SshConnector
 
