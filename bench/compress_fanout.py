@@ -36,7 +36,8 @@ def main():
         started = time.perf_counter()
         made = deploy.compress(source, specs, log=lambda m: print(m, file=sys.stderr), executor=choice)
         walls[label] = time.perf_counter() - started
-        files[label] = {v.name: v.manifest.get("sha256") for v in made}
+        files[label] = {v.name: (v.manifest.get("sha256"), (v.manifest.get("host_fidelity") or {}).get("accuracy"))
+                        for v in made}
         failed = [v.name for v in made if not v.ok]
         if failed:
             sys.exit("compress_fanout: %s failed under %s" % (", ".join(failed), label))
@@ -47,8 +48,15 @@ def main():
     base = walls[setups[0][0]]
     for label, _ in setups:
         report.print(row(label, "%.1f" % walls[label], "%.2f" % (walls[label] / base), widths=[28, 10, 12]))
-    same = all(files[label] == files[setups[0][0]] for label, _ in setups)
-    report.print("variant files identical across setups: %s" % ("yes" if same else "NO"))
+    first = setups[0][0]
+    differing = [name for name in files[first]
+                 if any(files[label][name][0] != files[first][name][0] for label, _ in setups)]
+    report.print("variant files identical across setups: %d of %d" % (len(files[first]) - len(differing),
+                                                                      len(files[first])))
+    for name in differing:   # trained variants: float sums in another order on another thread count
+        report.print("  %s differs; host accuracy %s" % (name, ", ".join(
+            "%.2f%% (%s)" % (100 * files[label][name][1], label.split(" (")[1].rstrip(")"))
+            for label, _ in setups if files[label][name][1] is not None)))
     report.save()
 
 

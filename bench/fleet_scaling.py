@@ -52,6 +52,14 @@ def deploy(devices, tag, model, env, parallel):
     return wall, peak[0] / 2 ** 20, json.loads(out)
 
 
+def _stored_runs(document):
+    """The runs a deploy's --json document holds: one device's document is its run;
+    several devices' is {"devices": [outcome]}."""
+    if "devices" in document:
+        return [o["run"] for o in document["devices"] if o.get("error") is None and o.get("run")]
+    return [document] if document.get("ok") else []
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--sizes", default="1,16,100")
@@ -94,10 +102,7 @@ def main():
     one_wall, one_rss = results[sizes[0]][0], results[sizes[0]][1]
     for size in sizes:
         wall, rss, document = results[size]
-        # One device's --json document is its run; several devices' is {"devices": [outcome]}.
-        runs = ([o["run"] for o in document["devices"] if o.get("error") is None and o.get("run")]
-                if "devices" in document else [document] if document.get("ok") else [])
-        ok = runs
+        runs = ok = _stored_runs(document)
         samples = [v["measurement"]["latency_pass"]["latency"]["n"] for r in runs for v in r["variants"]
                    if v["measurement"].get("latency_pass")]
         report.print(row(str(size), "%d/%d" % (len(ok), size), "%.1f" % wall, "%.2f" % (wall / one_wall),
@@ -113,6 +118,9 @@ def main():
     report.print("runs stored: %d (one per board per size, plus the warm-up); boards with a stored run: %d of %d"
                  % (store.count_runs(), len(stored), largest))
     report.save()
+    failed = [size for size in sizes if len(_stored_runs(results[size][2])) != size]
+    if failed or len(stored) != largest:
+        sys.exit("fleet_scaling: not every board finished with a stored run (sizes %s)" % failed)
 
 
 if __name__ == "__main__":
