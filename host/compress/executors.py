@@ -119,8 +119,9 @@ def _pool_pass(worker, context, jobs, indexes, workers, outcomes, on_done, last_
     threads = max(1, (os.cpu_count() or 1) // workers)
     lost = []
     # spawn, not fork: forking a process whose torch has started its threads can hang the child.
-    with ProcessPoolExecutor(max_workers=min(workers, len(indexes)), initializer=_start_worker,
-                             initargs=(context, threads), mp_context=multiprocessing.get_context("spawn")) as pool:
+    pool = ProcessPoolExecutor(max_workers=min(workers, len(indexes)), initializer=_start_worker,
+                               initargs=(context, threads), mp_context=multiprocessing.get_context("spawn"))
+    try:
         futures = {pool.submit(_pool_job, worker, jobs[index]): index for index in indexes}
         for future in as_completed(futures):
             index = futures[future]
@@ -135,6 +136,11 @@ def _pool_pass(worker, context, jobs, indexes, workers, outcomes, on_done, last_
                 outcomes[index] = JobOutcome(None, "it could not be sent to a worker: %s: %s"
                                              % (type(exc).__name__, exc))
             on_done(index, outcomes[index])
+    except BaseException:
+        # Ctrl-C: drop the queued jobs instead of waiting for every one of them to finish.
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return sorted(lost)
 
 
