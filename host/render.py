@@ -295,8 +295,12 @@ def devices_table(inventory):
     for column in ("name", "connection", "address", "runtime", "threads", "constraints", "tags"):
         table.add_column(column)
     for name, d in sorted(inventory.devices.items()):
-        address = "-" if d.connection == "local" else "%s%s%s" % (
-            (d.user + "@") if d.user else "", d.host, (":%d" % d.port) if d.port else "")
+        if d.connection == "local":
+            address = "-"
+        elif d.labgrid_place or d.labgrid_tags:   # the place's NetworkService has the address
+            address = escape("labgrid " + (d.labgrid_place or ", ".join("%s=%s" % t for t in sorted(d.labgrid_tags.items()))))
+        else:
+            address = "%s%s%s" % ((d.user + "@") if d.user else "", d.host, (":%d" % d.port) if d.port else "")
         limits = ", ".join("%s=%s" % (k, v) for k, v in d.constraints.to_dict().items()
                            if v not in (None, {}) and k != "latency_percentile")
         table.add_row(name, d.connection, address, ", ".join(d.runtimes), str(d.threads), limits or "-", ", ".join(d.tags) or "-")

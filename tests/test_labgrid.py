@@ -136,3 +136,18 @@ def test_labgrid_keys_are_checked_in_one_line(tmp_path, table, says):
     with pytest.raises(InventoryError) as refused:
         load(path)
     assert says in str(refused.value.message)
+
+
+def test_an_unreachable_coordinator_is_one_line_and_exit_4(tmp_path, host_env):
+    pytest.importorskip("labgrid", reason="labgrid is not installed (pip install 'edgeshrink[labgrid]')")
+    devices = tmp_path / "devices.toml"
+    devices.write_text('[devices.farm]\nconnection = "ssh"\nlabgrid_tags = { board = "[bold]pi4" }\n'
+                       'labgrid_coordinator = "127.0.0.1:1"\n')
+    listed = cli(host_env, devices, "devices", "list")
+    assert "labgrid board=[bold]pi4" in listed.stdout   # markup in a tag is shown, not obeyed
+    result = cli(host_env, devices, "devices", "check", "farm")
+    assert result.returncode == 4
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert lines == ["edgeshrink: error: device 'farm': labgrid coordinator 127.0.0.1:1: Error: Could not connect "
+                     "to coordinator (check labgrid_coordinator in devices.toml (or $LG_COORDINATOR) and that the "
+                     "coordinator runs)"], result.stderr

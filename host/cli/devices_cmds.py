@@ -22,7 +22,8 @@ def list_devices(as_json: JsonFlag = False):
     if not as_json:
         render.out.print(render.devices_table(inv))
     return {"devices": {name: {"connection": d.connection, "host": d.host, "runtime": d.runtimes,
-                               "threads": d.threads, "tags": d.tags, "constraints": d.constraints.to_dict()}
+                               "threads": d.threads, "tags": d.tags, "constraints": d.constraints.to_dict(),
+                               "labgrid_place": d.labgrid_place, "labgrid_tags": d.labgrid_tags}
                         for name, d in inv.devices.items()}}
 
 

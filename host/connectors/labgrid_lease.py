@@ -14,6 +14,7 @@ public methods are used, none of labgrid's underscored CLI helpers.
 """
 
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -34,6 +35,14 @@ class PlaceAddress:
     address: str
     port: int
     username: str
+
+
+class _WithoutLabgridRootLogs(logging.Filter):
+    """labgrid's client logs its connection errors on the root logger ("ERROR:root:
+    coordinator is unavailable ..."); the lease reports them itself, in one line."""
+
+    def filter(self, record):
+        return "labgrid" not in record.pathname
 
 
 def _stderr_notice(message):
@@ -82,6 +91,9 @@ class PlaceLease:
         from labgrid.remote.common import Reservation, ReservationState
         from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
 
+        root = logging.getLogger()
+        if not any(isinstance(f, _WithoutLabgridRootLogs) for f in root.filters):
+            root.addFilter(_WithoutLabgridRootLogs())
         self.loop = asyncio.new_event_loop()   # one per lease: fleet threads each hold their own
         asyncio.set_event_loop(self.loop)
         try:
