@@ -387,8 +387,7 @@ def build_one(context, job, log):
     folder, spec = job
     log("compress: %s (%s)" % (spec.name, spec.technique))
     with tempfile.TemporaryDirectory(prefix="edgeshrink-") as scratch:
-        _build_into(folder, context.source, context.prepared, context.source_sha, context.source_info, spec,
-                    context.dataset, context.data_sha, Path(scratch), context.torch_source, context.reference, log)
+        _build_into(folder, spec, context, Path(scratch), log)
 
 
 def _check_makeable(source, source_is_tflite, specs, torch_source):
@@ -531,9 +530,12 @@ def _io_names(source):
     return {"inputs": [t.name for t in modelinfo.inputs(model)], "outputs": [t.name for t in modelinfo.outputs(model)]}
 
 
-def _build_into(folder, source, prepared, source_sha, source_info, spec, dataset, data_sha, workdir,
-                torch_source, reference, log):
+def _build_into(folder, spec, context, workdir, log):
     """Make one variant in a staging folder and rename it into place: complete or absent."""
+    source, prepared, source_sha, source_info = context.source, context.prepared, context.source_sha, \
+        context.source_info
+    dataset, data_sha, torch_source, reference = context.dataset, context.data_sha, context.torch_source, \
+        context.reference
     staging = folder.with_name("%s.tmp%d" % (folder.name, os.getpid()))
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()

@@ -10,12 +10,13 @@ grace period for the exporter's stream.
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from .sshd import free_port
 
 READY_WAIT_S = 30
 
@@ -35,11 +36,6 @@ def unavailable():
     return "no %s beside the Python running the tests" % ", ".join(missing) if missing else None
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class LabgridFarm:
     """``LabgridFarm({"pi4-07": (credentials, {"board": "pi4"})}).start()``: one exporter
@@ -48,7 +44,7 @@ class LabgridFarm:
     def __init__(self, boards, workdir=None):
         self.boards = dict(boards)
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="edgeshrink-labgrid-"))
-        self.port = _free_port()
+        self.port = free_port()
         self.address = "127.0.0.1:%d" % self.port
         self.processes = []
 

@@ -10,10 +10,11 @@ under root the server runs as ``nobody`` (the directory is handed to that user).
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from .sshd import free_port
 
 UNPRIVILEGED_USER = "nobody"
 START_WAIT_S = 60
@@ -35,18 +36,13 @@ def unavailable():
     return None
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 class TemporaryPostgres:
     """``with TemporaryPostgres() as server: server.url`` -> postgresql://edgeshrink@127.0.0.1:PORT/edgeshrink"""
 
     def __init__(self, user="edgeshrink"):
         self.user = user
-        self.port = _free_port()
+        self.port = free_port()
         self.workdir = Path(tempfile.mkdtemp(prefix="edgeshrink-pg-"))
         self.datadir = self.workdir / "data"
         self.url = "postgresql://%s@127.0.0.1:%d/postgres" % (user, self.port)
