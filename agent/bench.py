@@ -96,6 +96,7 @@ class Runs:
         self.thermal = {v["name"]: [] for v in variants}
         self.cooldowns = {v["name"]: [] for v in variants}
         self.round_orders = []
+        self.profiler_costs = {}
         self.seed = random.SystemRandom().randrange(2 ** 31) if settings.shuffle else None
 
     def _relay(self, frame):
@@ -196,10 +197,17 @@ class Runs:
         (no profiler in the runtime, no room for its file) does not fail the variant."""
         job = self._job(variant, "profile")
         job.update(profile_job(self.root, self.settings.profile_runs))
+        # The profiler's own cost depends on the board, the runtime and the settings, not
+        # the model: measured with a runtime's first variant, it is reused for the others.
+        runtime = self._runtime(variant)
+        job["profiler_cost"] = self.profiler_costs.get(runtime)
         try:
-            return OperatorProfile.from_dict(run_child(job, self._relay, timeout))
+            profile = OperatorProfile.from_dict(run_child(job, self._relay, timeout))
         except EdgeshrinkError as exc:
             return OperatorProfile(available=False, reason=exc.message)
+        if runtime not in self.profiler_costs and profile.profiler_cost is not None:
+            self.profiler_costs[runtime] = profile.profiler_cost.to_dict()
+        return profile
 
     def _finish(self, name):
         measurement = self.measurements[name]

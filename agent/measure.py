@@ -25,7 +25,7 @@ from ..shared.fidelity import compare_outputs
 from ..shared.measurement import (Fidelity, HealthCheck, LatencyPass, LatencyStats, MemoryPass, RoundSummary,
                                   round_samples)
 from ..shared.types import BenchSettings
-from . import backends, op_profile, stats
+from . import backends, op_profile, profiler_cost, stats
 
 PROGRESS_INTERVAL_S = 0.5
 # The precision stop: how often the median's CI is checked, and the fewest runs it trusts
@@ -314,7 +314,9 @@ class Child:
 
     def profile_pass(self, settings):
         """Per-operator times from the runtime's profiler (agent/op_profile.py), beside the
-        same runs unprofiled in this process, so the profiler's own cost is known."""
+        same runs unprofiled in this process, so the profiler's own cost is known; that
+        cost per node is measured here too (agent/profiler_cost.py), unless the job
+        brings one measured earlier in the same request with the same settings."""
         backend = backends.get(self.job.get("runtime", "onnxruntime"))
         if backend.profile_unavailable:
             return {"available": False, "reason": backend.profile_unavailable}
@@ -333,20 +335,23 @@ class Child:
         # it would only grow the file.
         self.timed(profiled, feeds, 1)
         timed = self.timed(profiled, feeds, runs)
-        path = profiled.end_profiling()
-        try:
-            with open(path) as handle:
-                events = json.load(handle)
-        finally:
-            os.remove(path)
-        summary = op_profile.aggregate(events if isinstance(events, list) else [])
+        events = profiler_cost.profile_events(profiled)
+        runtime_settings = dict(profiled.settings)
+        del profiled
+        cost, cost_reason = self.job.get("profiler_cost"), None
+        if cost is None:
+            self.progress("profile", done=2 * runs, total=2 * runs, stage="profiler cost")
+            cost, cost_reason = profiler_cost.measure(backend, settings.threads, runs, self.job["profile_prefix"],
+                                                      self.timed)
+        summary = op_profile.aggregate(events, cost=cost)
         if summary is None:
             return {"available": False, "reason": "the runtime's profile recorded no model run"}
         summary.update(available=True, plain_p50_ms=stats.percentile(sorted(plain), 50),
-                       profiled_p50_ms=stats.percentile(sorted(timed), 50), runtime_settings=dict(profiled.settings))
+                       profiled_p50_ms=stats.percentile(sorted(timed), 50), runtime_settings=runtime_settings,
+                       profiler_cost=cost, profiler_cost_reason=cost_reason)
         summary["overhead"] = summary["profiled_p50_ms"] / summary["plain_p50_ms"] if summary["plain_p50_ms"] else None
-        # Most of what the operators leave out of a profiled run is the profiler's own
-        # per-node cost, so they are also set against the same runs unprofiled.
+        # The operators are also set against the same runs unprofiled: a check of the
+        # profiler's cost taken out of them that owes nothing to the profiler.
         summary["plain_mean_ms"] = sum(plain) / len(plain) if plain else None
         summary["unprofiled_coverage"] = (summary["op_sum_ms"] / summary["plain_mean_ms"]
                                           if summary["plain_mean_ms"] else None)

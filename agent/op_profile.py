@@ -5,7 +5,8 @@ onnxruntime writes one JSON event per node execution ("cat": "Node", name
 Node events are assigned to the run whose window holds them; the first run is dropped
 (it pays for allocations and lazy kernel set-up a steady state never sees). Times are
 reported per run, so the operators' sum can be set against the profiled run's own
-latency: what the sum leaves out is the runtime's work between kernels.
+latency: what the sum leaves out is the runtime's work between kernels. The profiler's
+own bookkeeping, measured on the board (agent/profiler_cost.py), is taken out of both.
 
 Standard library only: the agent runs on the board's Python 3.8.
 """
@@ -36,27 +37,41 @@ def _kernel_events(events):
         yield name[:-len(KERNEL_SUFFIX)], str(args.get("op_name") or "?"), event["ts"], event["dur"]
 
 
-def aggregate(events, drop_first=1):
-    """{runs, run_ms (median profiled run), mean_run_ms, op_sum_ms, coverage, by_op_type, top_nodes} from
-    a profile's events; None when no run was recorded."""
+def aggregate(events, drop_first=1, cost=None):
+    """{runs, run_ms (median profiled run), mean_run_ms, op_sum_ms, coverage, by_op_type, top_nodes, ...}
+    from a profile's events; None when no run was recorded.
+
+    ``cost`` (agent/profiler_cost.py, measured on this board) removes the profiler's own
+    bookkeeping: ``in_kernel_us`` from each kernel event, ``per_node_us`` per node from
+    the run. The raw figures stay beside the corrected ones."""
     runs = _runs(events)[drop_first:]
     if not runs:
         return None
-    by_node, op_of, kernels = {}, {}, 0
+    totals, executions, op_of = {}, {}, {}
     for node, op, ts, dur in _kernel_events(events):
         if any(start <= ts <= end for start, end in runs):
-            by_node[node] = by_node.get(node, 0) + dur
+            totals[node] = totals.get(node, 0) + dur
+            executions[node] = executions.get(node, 0) + 1
             op_of[node] = op
-            kernels += 1
     count = float(len(runs))
     durations = [(end - start) / 1000.0 for start, end in runs]
     run_ms, mean_run_ms = statistics.median(durations), sum(durations) / count
-    node_ms = {node: total / 1000.0 / count for node, total in by_node.items()}
-    total_ms = sum(node_ms.values())
+    in_kernel_us = cost["in_kernel_us"] if cost else 0.0
+    raw_ms = {node: total / 1000.0 / count for node, total in totals.items()}
+    # A node quicker than the bookkeeping around it is taken as taking no time, never less.
+    node_ms = {node: max(0.0, (total - in_kernel_us * executions[node]) / 1000.0 / count)
+               for node, total in totals.items()}
+    total_ms, raw_total_ms = sum(node_ms.values()), sum(raw_ms.values())
+    nodes_per_run = sum(executions.values()) / count
+    # The run the operators are set against: the profiled run, less the profiler's own
+    # cost for every node it ran when that cost was measured.
+    basis_ms = mean_run_ms - nodes_per_run * cost["per_node_us"] / 1000.0 if cost else mean_run_ms
     by_op = {}
     for node, ms in node_ms.items():
-        entry = by_op.setdefault(op_of[node], {"op": op_of[node], "ms_per_run": 0.0, "nodes": 0})
+        entry = by_op.setdefault(op_of[node], {"op": op_of[node], "ms_per_run": 0.0, "raw_ms_per_run": 0.0,
+                                               "nodes": 0})
         entry["ms_per_run"] += ms
+        entry["raw_ms_per_run"] += raw_ms[node]
         entry["nodes"] += 1
 
     def share(ms):
@@ -67,16 +82,19 @@ def aggregate(events, drop_first=1):
         row["share"] = share(row["ms_per_run"])
     nodes = sorted(node_ms.items(), key=lambda item: -item[1])[:TOP_NODES]
     # Per-run node times are means, so they are set against the mean run.
-    # What no kernel accounts for, per kernel run: the same few microseconds for every
-    # variant of a model means a per-node cost (executor and profiler), not an operator.
-    nodes_per_run = kernels / count
-    return {"runs": len(runs), "run_ms": run_ms, "mean_run_ms": mean_run_ms, "op_sum_ms": total_ms,
-            "coverage": total_ms / mean_run_ms if mean_run_ms > 0 else None,
+    # What no kernel accounts for, per kernel run, as the profiler timed it: the same few
+    # microseconds for every variant of a model means a per-node cost, not an operator.
+    return {"runs": len(runs), "run_ms": run_ms, "mean_run_ms": mean_run_ms,
+            "op_sum_ms": total_ms, "raw_op_sum_ms": raw_total_ms,
+            "run_less_profiler_ms": basis_ms if cost else None,
+            "coverage": total_ms / basis_ms if basis_ms > 0 else None,
+            "raw_coverage": raw_total_ms / mean_run_ms if mean_run_ms > 0 else None,
             "nodes_per_run": nodes_per_run,
-            "between_per_node_us": 1000.0 * (mean_run_ms - total_ms) / nodes_per_run if nodes_per_run else None,
+            "between_per_node_us": (1000.0 * (mean_run_ms - raw_total_ms) / nodes_per_run
+                                    if nodes_per_run else None),
             "by_op_type": op_rows,
-            "top_nodes": [{"node": node, "op": op_of[node], "ms_per_run": ms, "share": share(ms)}
-                          for node, ms in nodes]}
+            "top_nodes": [{"node": node, "op": op_of[node], "ms_per_run": ms, "raw_ms_per_run": raw_ms[node],
+                           "share": share(ms)} for node, ms in nodes]}
 
 
 def profile_job(root, runs):

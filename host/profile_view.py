@@ -67,6 +67,33 @@ def inventory_rows(facts):
     ]
 
 
+def coverage_lines(profile):
+    """How much of a run the operators account for, with the profiler's own cost taken
+    out when the board measured it, and the raw figures beside."""
+    cost = profile.profiler_cost
+    kept = "%d runs, the first dropped" % profile.runs
+    unprofiled = "%s of the same runs unprofiled (mean %s ms)" % (
+        _share(profile.unprofiled_coverage), fmt(profile.plain_mean_ms, "%.4f"))
+    raw = "%s ms, %s of the mean profiled run (%s ms); %s us per node between kernels over %s nodes a run" % (
+        fmt(profile.raw_op_sum_ms, "%.4f"), _share(profile.raw_coverage), fmt(profile.mean_run_ms, "%.4f"),
+        fmt(profile.between_per_node_us, "%.1f"), fmt(profile.nodes_per_run, "%.0f"))
+    if cost is None:
+        return ["operators: %s ms per run as the profiler timed them, %s of the mean profiled run (%s ms) and %s; "
+                "%s" % (fmt(profile.op_sum_ms, "%.4f"), _share(profile.coverage), fmt(profile.mean_run_ms, "%.4f"),
+                        unprofiled, kept),
+                "the profiler's own cost per node was not measured (%s): it is inside these times, and most "
+                "of the %s us per node between kernels" % (profile.profiler_cost_reason or "not reported",
+                                                           fmt(profile.between_per_node_us, "%.1f"))]
+    return ["operators: %s ms per run, %s of the profiled run less the profiler's own cost (%s ms) and %s; %s" % (
+                fmt(profile.op_sum_ms, "%.4f"), _share(profile.coverage), fmt(profile.run_less_profiler_ms, "%.4f"),
+                unprofiled, kept),
+            "the profiler's own cost, measured on this board with chains of %s do-nothing nodes (%d runs): %s us "
+            "per node, %s us (+/- %s) of it inside each kernel event; taken out of the times above" % (
+                " and ".join(str(n) for n in cost.chain_nodes), cost.runs, fmt(cost.per_node_us, "%.2f"),
+                fmt(cost.in_kernel_us, "%.2f"), fmt(cost.in_kernel_uncertainty_us, "%.2f")),
+            "as the profiler timed them: operators %s" % raw]
+
+
 def profile_view(report, console=out):
     table = Table(title="Device %s" % escape(report.device), show_header=False)
     table.add_column("key")
@@ -93,13 +120,7 @@ def profile_view(report, console=out):
             operators.add_row("%d others" % len(rest), str(sum(r.nodes for r in rest)),
                               "%.4f" % sum(r.ms_per_run for r in rest), "")
         console.print(operators)
-        console.print("  operators sum to %s ms per run: %s of the mean profiled run (%s ms; the rest is the "
-                      "runtime between kernels, the profiler's own cost included) and %s of the same runs "
-                      "unprofiled (mean %s ms); %d runs, the first dropped" % (
-                          fmt(profile.op_sum_ms, "%.4f"), _share(profile.coverage), fmt(profile.mean_run_ms, "%.4f"),
-                          _share(profile.unprofiled_coverage), fmt(profile.plain_mean_ms, "%.4f"), profile.runs))
-        console.print("  between kernels: %s us per node over %s nodes a run (the executor's per-node work and "
-                      "the profiler's own bookkeeping; the same for every variant of a model means a per-node cost)"
-                      % (fmt(profile.between_per_node_us, "%.1f"), fmt(profile.nodes_per_run, "%.0f")))
+        for line in coverage_lines(profile):
+            console.print("  " + escape(line))
         console.print("  profiler overhead: p50 %s ms profiled vs %s ms plain (x%s)" % (
             fmt(profile.profiled_p50_ms), fmt(profile.plain_p50_ms), fmt(profile.overhead, "%.3f")))

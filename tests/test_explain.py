@@ -85,3 +85,7 @@ def test_a_deploy_explains_its_decision_from_the_boards_profiles(host_env, tiny_
         assert " than fp32 at p50 " in text and "of its operator time" in text, text
         assert "this CPU has" in text, text
         assert measured[name]["operators"]["available"], measured[name]["operators"]
+    # The profiler's own cost is measured once per deploy, with the first variant, and
+    # taken out of every variant's operators alike.
+    costs = [measured[name]["operators"]["profiler_cost"] for name in measured]
+    assert costs[0] and costs[0]["per_node_us"] > 0 and all(cost == costs[0] for cost in costs), costs

@@ -93,13 +93,27 @@ def test_operator_bars_fold_the_small_types_and_show_the_time_between_kernels():
     run = _run()
     bars = series.operator_bars(run)
     assert bars.variants == ["fp32", "int8", "fp16"]
-    assert len([op for op in bars.ops if op not in (bars.OTHER, bars.BETWEEN)]) == series.TOP_OPERATOR_TYPES
+    assert len([op for op in bars.ops if op not in (bars.OTHER, bars.BETWEEN, bars.PROFILER)]) == \
+        series.TOP_OPERATOR_TYPES
     for name in bars.variants:
         segments, profile = bars.ms[name], run.variant(name).measurement.operators
         assert abs(segments[bars.BETWEEN] - 0.1) < 1e-9
         # Nothing lost or counted twice: the segments make up the mean profiled run.
         assert abs(sum(segments.values()) - profile.mean_run_ms) < 1e-9, segments
     assert bars.ms["int8"][bars.OTHER] > 0       # Transpose or Gemm fell outside the top types
+    assert bars.PROFILER not in bars.ops         # no board measured its profiler's cost
+
+
+def test_operator_bars_show_the_profilers_own_cost_where_the_board_measured_it():
+    run = _run()
+    profile = run.variant("fp32").measurement.operators
+    profile.mean_run_ms, profile.run_less_profiler_ms = 2.0, 1.85      # the operators: 1.8 ms
+    bars = series.operator_bars(run)
+    assert bars.ops[-1] == bars.PROFILER
+    segments = bars.ms["fp32"]
+    assert abs(segments[bars.PROFILER] - 0.15) < 1e-9 and abs(segments[bars.BETWEEN] - 0.05) < 1e-9
+    assert abs(sum(segments.values()) - 2.0) < 1e-9
+    assert bars.PROFILER not in bars.ms["int8"]
     assert bars.missing and bars.missing[0].startswith("broken: ")
 
 

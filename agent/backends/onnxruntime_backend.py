@@ -19,7 +19,8 @@ class OnnxRuntimeBackend:
         import onnxruntime  # noqa: F401
 
     def load(self, path, threads, io_names=None, profile_prefix=None):
-        """``io_names`` is for runtimes whose converter renames tensors; ONNX keeps them.
+        """``path``: the model's file, or its bytes. ``io_names`` is for runtimes whose
+        converter renames tensors; ONNX keeps them.
         With ``profile_prefix`` the session records every node's time to a JSON file
         there (``runner.end_profiling()`` names it)."""
         try:

@@ -17,6 +17,7 @@ WIDTH_IN = 9.0
 DPI = 100
 OTHER_COLOUR = "#bbbbbb"
 BETWEEN_COLOUR = "#eeeeee"
+PROFILER_COLOUR = "#dddddd"
 
 
 @dataclass
@@ -146,7 +147,8 @@ def operator_breakdown(run) -> object:
     left = [0.0] * len(bars.variants)
     for index, op in enumerate(bars.ops):
         widths = [bars.ms[name].get(op, 0.0) for name in bars.variants]
-        colour = OTHER_COLOUR if op == bars.OTHER else BETWEEN_COLOUR if op == bars.BETWEEN else palette(index % 10)
+        colour = {bars.OTHER: OTHER_COLOUR, bars.BETWEEN: BETWEEN_COLOUR,
+                  bars.PROFILER: PROFILER_COLOUR}.get(op) or palette(index % 10)
         axes.barh(list(rows), widths, left=left, color=colour, edgecolor="white", linewidth=0.5, label=op)
         left = [a + b for a, b in zip(left, widths)]
     axes.set_yticks(list(rows), bars.variants, fontsize=8)
@@ -154,8 +156,10 @@ def operator_breakdown(run) -> object:
     axes.set_xlabel("milliseconds per profiled run (mean)")
     axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=7)
     axes.grid(True, axis="x", alpha=0.3)
-    caption = ("From onnxruntime's profiler, first run dropped. '%s' is the profiled run's time that no kernel "
-               "accounts for. Not profiled: %s." % (bars.BETWEEN, "; ".join(bars.missing) if bars.missing else "none"))
+    caption = ("From onnxruntime's profiler, first run dropped. '%s' is the profiler's bookkeeping per node, "
+               "measured on the board and taken out of the operators; '%s' is the rest of the profiled run, "
+               "which no kernel accounts for. Not profiled: %s." % (
+                   bars.PROFILER, bars.BETWEEN, "; ".join(bars.missing) if bars.missing else "none"))
     return Plot("operators", title, _png(figure), caption)
 
 

@@ -74,6 +74,7 @@ class OperatorBars:
     missing: List[str] = field(default_factory=list)   # "variant: why it has no profile"
     OTHER = "other operators"
     BETWEEN = "between kernels"
+    PROFILER = "profiler's own cost"
 
 
 def operator_bars(run) -> Optional[OperatorBars]:
@@ -101,10 +102,16 @@ def operator_bars(run) -> Optional[OperatorBars]:
         for row in profile.by_op_type:
             key = row.op if row.op in segments else OperatorBars.OTHER
             segments[key] = segments.get(key, 0.0) + row.ms_per_run
-        if profile.mean_run_ms is not None and profile.op_sum_ms is not None:
-            segments[OperatorBars.BETWEEN] = max(0.0, profile.mean_run_ms - profile.op_sum_ms)
+        # The bar is the whole profiled run: the operators, the runtime's work between
+        # them, and the profiler's own cost where the board measured it.
+        run_ms = profile.run_less_profiler_ms if profile.run_less_profiler_ms is not None else profile.mean_run_ms
+        if run_ms is not None and profile.op_sum_ms is not None:
+            segments[OperatorBars.BETWEEN] = max(0.0, run_ms - profile.op_sum_ms)
+        if profile.run_less_profiler_ms is not None and profile.mean_run_ms is not None:
+            segments[OperatorBars.PROFILER] = max(0.0, profile.mean_run_ms - profile.run_less_profiler_ms)
         ms[name] = segments
-    ops = top + [op for op in (OperatorBars.OTHER, OperatorBars.BETWEEN) if any(op in s for s in ms.values())]
+    ops = top + [op for op in (OperatorBars.OTHER, OperatorBars.BETWEEN, OperatorBars.PROFILER)
+                 if any(op in s for s in ms.values())]
     return OperatorBars(list(profiles), ops, ms, missing)
 
 
