@@ -335,7 +335,7 @@ class Child:
         # it would only grow the file.
         self.timed(profiled, feeds, 1)
         timed = self.timed(profiled, feeds, runs)
-        events = profiler_cost.profile_events(profiled)
+        events = op_profile.profile_events(profiled)
         runtime_settings = dict(profiled.settings)
         del profiled
         cost, cost_reason = self.job.get("profiler_cost"), None

@@ -11,6 +11,7 @@ own bookkeeping, measured on the board (agent/profiler_cost.py), is taken out of
 Standard library only: the agent runs on the board's Python 3.8.
 """
 
+import json
 import os
 import statistics
 
@@ -95,6 +96,17 @@ def aggregate(events, drop_first=1, cost=None):
             "by_op_type": op_rows,
             "top_nodes": [{"node": node, "op": op_of[node], "ms_per_run": ms, "raw_ms_per_run": raw_ms[node],
                            "share": share(ms)} for node, ms in nodes]}
+
+
+def profile_events(runner):
+    """The events a profiling session recorded; its file is removed."""
+    path = runner.end_profiling()
+    try:
+        with open(path) as handle:
+            events = json.load(handle)
+    finally:
+        os.remove(path)
+    return events if isinstance(events, list) else []
 
 
 def profile_job(root, runs):

@@ -21,12 +21,11 @@ fixed costs cancel):
 Standard library only (numpy comes with the runtime): the agent runs on Python 3.8.
 """
 
-import json
-import os
 import statistics
 
+from ..shared.errors import first_line
 from .chain_model import INPUT, SHAPE, relu_chain
-from .op_profile import aggregate
+from .op_profile import aggregate, profile_events
 
 CHAIN_NODES = (10, 110)
 WARMUP_RUNS = 10
@@ -35,17 +34,6 @@ WARMUP_RUNS = 10
 def calibration_runs(runs):
     """Runs per chain: as many as the variant's profile, within [30, 100]."""
     return max(30, min(int(runs), 100))
-
-
-def profile_events(runner):
-    """The events a profiling session recorded; its file is removed."""
-    path = runner.end_profiling()
-    try:
-        with open(path) as handle:
-            events = json.load(handle)
-    finally:
-        os.remove(path)
-    return events if isinstance(events, list) else []
 
 
 def _chain_point(backend, nodes, threads, runs, profile_prefix, timed):
@@ -92,5 +80,8 @@ def measure(backend, threads, runs, profile_prefix, timed):
     """(cost dict, None) measured now with ``threads``, or (None, why not). ``timed`` is
     the measuring child's timing loop: (runner, feeds, runs) -> [ms]."""
     runs = calibration_runs(runs)
-    short, long = (_chain_point(backend, nodes, threads, runs, profile_prefix, timed) for nodes in CHAIN_NODES)
+    try:
+        short, long = (_chain_point(backend, nodes, threads, runs, profile_prefix, timed) for nodes in CHAIN_NODES)
+    except Exception as exc:   # the variant's own profile stands without the correction
+        return None, "the calibration chains could not run: %s" % first_line(exc)
     return cost_from(short, long, runs)

@@ -3,6 +3,7 @@ onnxruntime runs node by node, the slopes come out of two chains, and a measured
 comes out of every kernel event and out of the run the operators are set against."""
 
 import json
+import time
 
 import numpy as np
 import onnx
@@ -11,7 +12,7 @@ import pytest
 
 from edgeshrink.agent.chain_model import INPUT, SHAPE, relu_chain
 from edgeshrink.agent.op_profile import aggregate
-from edgeshrink.agent.profiler_cost import cost_from
+from edgeshrink.agent.profiler_cost import cost_from, measure
 
 from .test_profile import node_event, run_event
 
@@ -37,6 +38,12 @@ def test_the_chain_is_a_valid_onnx_model_onnxruntime_runs_node_by_node(tmp_path,
 def test_a_chain_needs_a_node():
     with pytest.raises(ValueError):
         relu_chain(0)
+
+
+def run_ms(runner, feeds):
+    start = time.perf_counter()
+    runner.run(feeds)
+    return (time.perf_counter() - start) * 1000.0
 
 
 def point(nodes, plain_us, kernels_us, run_us):
@@ -85,3 +92,17 @@ def test_a_measured_cost_comes_out_of_each_kernel_event_and_out_of_the_run():
     plain = aggregate(events)
     assert plain["run_less_profiler_ms"] is None and plain["op_sum_ms"] == plain["raw_op_sum_ms"]
     assert plain["coverage"] == plain["raw_coverage"]
+
+
+def test_a_calibration_that_cannot_run_says_why_and_measures_nothing(tmp_path):
+    from edgeshrink.agent import backends
+
+    def timed(runner, feeds, runs):
+        return [run_ms(runner, feeds) for _ in range(runs)]
+
+    # The profile file cannot be written: the real runtime fails, the calibration says so.
+    cost, why = measure(backends.get("onnxruntime"), 1, 30, str(tmp_path / "missing" / "profile"), timed)
+    assert cost is None and why.startswith("the calibration chains could not run: ") and "missing" in why
+    cost, why = measure(backends.get("onnxruntime"), 1, 30, str(tmp_path / "profile"), timed)
+    assert why is None and cost["chain_nodes"] == [10, 110] and cost["runs"] == 30
+    assert 0 < cost["in_kernel_us"] <= cost["per_node_us"] and not list(tmp_path.iterdir())   # files removed
