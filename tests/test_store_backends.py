@@ -91,6 +91,36 @@ def test_writers_in_several_processes_lose_nothing_and_mix_nothing(location):
             assert connection.execute("SELECT COUNT(*) FROM edgeshrink_schema").fetchone()[0] == 1
 
 
+def test_hosts_that_waited_for_the_migration_lock_do_not_migrate_again(postgres_url):
+    import time
+
+    import psycopg
+
+    from edgeshrink.host.store.postgres_db import MIGRATION_LOCK
+
+    # Hold the migration lock while two writers open the empty store: both find it
+    # unmigrated and queue for the lock; the first migrates, the second must not.
+    holder = psycopg.connect(postgres_url)
+    watcher = psycopg.connect(postgres_url, autocommit=True)
+    try:
+        holder.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+        writers = [subprocess.Popen([sys.executable, "-c", WRITER, postgres_url, tag, "1"], stderr=subprocess.PIPE,
+                                    text=True) for tag in ("x", "y")]
+        deadline = time.monotonic() + 60
+        while watcher.execute("SELECT COUNT(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+                              ).fetchone()[0] < 2:
+            assert time.monotonic() < deadline and all(w.poll() is None for w in writers), "writers never queued"
+            time.sleep(0.05)
+        holder.rollback()
+        for writer in writers:
+            assert writer.wait(timeout=120) == 0, writer.stderr.read()
+        assert watcher.execute("SELECT COUNT(*) FROM edgeshrink_schema").fetchone()[0] == 1
+        assert ResultsStore(postgres_url).count_runs() == 2
+    finally:
+        holder.close()
+        watcher.close()
+
+
 LEGACY_V3 = [statement.format(id="INTEGER PRIMARY KEY", ref="INTEGER", real="REAL")
              for migration in schema.MIGRATIONS if migration.version <= 3 for statement in migration.statements]
 

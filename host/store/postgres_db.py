@@ -86,6 +86,8 @@ class PostgresDatabase:
                                "(version INTEGER NOT NULL, applied_at TIMESTAMPTZ DEFAULT now())")
             version = self._applied_version(connection)
             schema.check_readable(self.display, version)
+            if version == schema.SCHEMA_VERSION:
+                return   # another host migrated it while this one waited for the lock
             for statement in schema.pending(version, self.types):
                 connection.execute(statement)
             connection.execute("INSERT INTO edgeshrink_schema (version) VALUES (%s)", (schema.SCHEMA_VERSION,))
