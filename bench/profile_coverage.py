@@ -14,7 +14,7 @@ profile calls per variant (medians, with their range):
   part of it inside each kernel event;
 - the profiler's overhead on p50.
 
-Usage: python bench/profile_coverage.py [--runs 200] [--repeats 3]
+Usage: python bench/profile_coverage.py [--runs 200] [--repeats 3] [--threads 1]
 """
 
 import argparse
@@ -40,24 +40,26 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=1,
+                        help="intra-op threads; other than 1 saves to profile_coverage_threadsN.txt")
     args = parser.parse_args()
     isolated_home()
     from edgeshrink.host import profiling
     from edgeshrink.shared.types import BenchSettings
 
     source, variants = demo_variants()
-    device = local_device(threads=1)
-    settings = BenchSettings(threads=1, warmup_runs=20)
+    device = local_device(threads=args.threads)
+    settings = BenchSettings(threads=args.threads, warmup_runs=20)
     seen = {}
     for _ in range(args.repeats):
         report_once = profiling.profile(device, source, variants, settings, runs=args.runs)
         for variant in report_once.variants:
             if variant.profile is not None and variant.profile.available and variant.profile.profiler_cost:
                 seen.setdefault(variant.name, []).append(variant.profile)
-    report = Report("profile_coverage")
-    report.print("per-operator profile of the demo's variants on local (threads=1), %d profiled and %d unprofiled "
+    report = Report("profile_coverage" if args.threads == 1 else "profile_coverage_threads%d" % args.threads)
+    report.print("per-operator profile of the demo's variants on local (threads=%d), %d profiled and %d unprofiled "
                  "runs per call, %d calls; the profiler's own cost measured in each call with chains of 10 and 110 "
-                 "do-nothing nodes; medians (range)" % (args.runs, args.runs, args.repeats))
+                 "do-nothing nodes; medians (range)" % (args.threads, args.runs, args.runs, args.repeats))
     widths = [14, 6] + [22] * len(FIGURES)
     report.print(row("variant", "nodes", *[name for name, _, _ in FIGURES], widths=widths))
     for name, profiles in seen.items():

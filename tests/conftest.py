@@ -15,6 +15,7 @@ from edgeshrink.host.lab.models import tiny_convnet
 
 REPO = Path(__file__).resolve().parent.parent
 # One round: the tests that are about rounds ask for them.
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1", "--rounds", "1"]
 FAST = BenchSettings(threads=1, warmup_runs=3, min_runs=20, max_runs=300, min_time_s=0.05, max_time_s=1.0, idle_s=0.3,
                      rounds=1)
 

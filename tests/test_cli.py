@@ -8,9 +8,8 @@ import pytest
 
 from edgeshrink.host.runs import Run
 
-from .conftest import REPO, cli, runs_in
+from .conftest import FAST_FLAGS, REPO, cli, runs_in
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
 
 @pytest.fixture

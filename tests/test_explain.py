@@ -9,7 +9,7 @@ from edgeshrink.shared.decision import CandidateVerdict, Decision
 from edgeshrink.shared.measurement import Figure
 from edgeshrink.shared.op_profile import OperatorProfile, OperatorTime
 
-from .conftest import REPO, cli
+from .conftest import FAST_FLAGS, REPO, cli
 
 NO_VNNI = {"family": "x86", "present": ["avx2", "fma", "f16c"], "absent": ["avx512_vnni", "avx_vnni", "amx_int8",
                                                                           "avx512_fp16"], "source": "/proc/cpuinfo"}
@@ -74,7 +74,7 @@ def test_annotate_explains_every_measured_variant_but_the_baseline():
 
 def test_a_deploy_explains_its_decision_from_the_boards_profiles(host_env, tiny_model):
     result_ = cli(host_env, REPO / "devices.toml", "deploy", "-d", "local", str(tiny_model), "--json", "--no-install",
-                  "--min-runs", "20", "--min-time", "0.05", "--max-time", "1")
+                  *FAST_FLAGS)
     assert result_.returncode == 0, result_.stderr
     document = json.loads(result_.stdout)
     verdicts = {v["name"]: v for v in document["decision"]["variants"]}

@@ -15,9 +15,8 @@ from edgeshrink.host.connectors.labgrid_lease import PlaceLease
 from edgeshrink.host.inventory import load
 from edgeshrink.shared.errors import InventoryError
 
-from .conftest import cli, start_cli
+from .conftest import FAST_FLAGS, cli, start_cli
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
 
 @pytest.fixture(scope="module")

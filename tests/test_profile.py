@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from edgeshrink.agent.op_profile import aggregate
 
-from .conftest import REPO, cli
+from .conftest import FAST_FLAGS, REPO, cli
 
 FIXTURES = REPO / "tests" / "fixtures" / "tflite"
 
@@ -101,7 +101,7 @@ def test_profile_active_profiles_what_is_installed(tmp_path, host_env, tiny_mode
     nothing = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active")
     assert nothing.returncode == 2 and "no active deployment" in nothing.stderr
     deployed = cli(host_env, REPO / "devices.toml", "deploy", "-d", "local", str(tiny_model), "--json",
-                   "--min-runs", "20", "--min-time", "0.05", "--max-time", "1")
+                   *FAST_FLAGS)
     assert deployed.returncode == 0, deployed.stderr
     chosen = json.loads(deployed.stdout)["decision"]["chosen"]
     active = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", "--active", "--runs", "10", "--json")

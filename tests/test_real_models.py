@@ -10,9 +10,8 @@ from edgeshrink.host.compress import registry, variants
 from edgeshrink.host.lab.models import dynamic_size_convnet, tiny_convnet
 from edgeshrink.host.runs import Run
 
-from .conftest import FAST, cli
+from .conftest import FAST, FAST_FLAGS, cli
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
 
 def local_devices(tmp_path):

@@ -18,9 +18,8 @@ from edgeshrink.shared.measurement import (Fidelity, LatencyPass, LatencyStats, 
 from edgeshrink.shared.op_profile import OperatorProfile, OperatorTime
 
 from .browser import Chromium, find_chromium
-from .conftest import REPO, cli
+from .conftest import FAST_FLAGS, REPO, cli
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 HOSTILE = '<img src="http://evil.example/x.png"><script>alert(1)</script>'
 
 

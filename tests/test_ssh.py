@@ -22,9 +22,8 @@ from edgeshrink.host.store import ResultsStore
 from edgeshrink.shared.errors import ConnectError, RemoteError, TransientConnectError
 from edgeshrink.shared.measurement import VariantMeasurement
 
-from .conftest import FAST, REPO, cli, runs_in, ssh_devices_file
+from .conftest import FAST, FAST_FLAGS, REPO, cli, runs_in, ssh_devices_file
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from edgeshrink.host.runs import Run
 from edgeshrink.host.store import SCHEMA_VERSION, ResultsStore, schema
 from edgeshrink.shared.errors import StoreError
 
-from .conftest import REPO, run_cli, start_cli
+from .conftest import FAST_FLAGS, REPO, run_cli, start_cli
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -189,7 +189,7 @@ def test_two_deploys_at_once_store_both_runs_whole_in_postgresql(demo, host_env,
     local = (REPO / "devices.toml").read_text().split("# A Raspberry Pi 4")[0]
     devices.write_text(local + local.replace("[devices.local", "[devices.bench2"))
     env = dict(host_env, EDGESHRINK_DB=postgres_url)
-    flags = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1", "--json"]
+    flags = FAST_FLAGS + ["--json"]
     deploys = [start_cli(["--devices", str(devices), "deploy", "-d", name] + flags, env)
                for name in ("local", "bench2")]
     documents = []

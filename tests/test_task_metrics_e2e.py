@@ -15,9 +15,8 @@ from edgeshrink.host.lab import exported_models as models
 from edgeshrink.host.runs import Run
 from edgeshrink.shared.types import Constraints
 
-from .conftest import FAST, cli
+from .conftest import FAST, FAST_FLAGS, cli
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 MAP_SHIFT = 0.05
 
 

@@ -10,10 +10,9 @@ import pytest
 
 from edgeshrink.host.runs import Run
 
-from .conftest import REPO, cli, run_cli
+from .conftest import FAST_FLAGS, REPO, cli, run_cli
 from .test_tflite_agent import FIXTURES
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "1"]
 ONNX_GRID = ["fp32", "fp16", "int8-dynamic", "int8-static"]
 TFLITE_GRID = ["tflite-fp32", "tflite-fp16", "tflite-int8-dynamic", "tflite-int8-weights", "tflite-int8-static"]
 
