@@ -185,12 +185,29 @@ def default_grid(source, runtimes, reduce_range=False, asked=True, log=_quiet):
     return specs
 
 
-def fit_recipe(source, specs):
-    """A recipe's variants for this source: a recipe always brings the ONNX fp32
-    baseline, which for a .tflite model is the model as given."""
-    if not tflite_model.is_tflite(source.path):
+def fit_recipe(source, specs, measured=()):
+    """A recipe's variants for this source. A recipe always brings the baseline accuracy
+    drops are measured against: the ONNX fp32 model; for a .tflite model, the model as
+    given. ``measured``: each device's runtimes. A device that runs the recipe's TFLite
+    variants but not ONNX Runtime would have no baseline, so it gets the float TFLite
+    export beside (or, when no device runs ONNX Runtime, instead of) the ONNX one."""
+    if tflite_model.is_tflite(source.path):
+        return [variant_maker.tflite_specs(given=True)[0] if spec.technique == "fp32" else spec for spec in specs]
+    float_tflite = variant_maker.tflite_specs()[0]
+    lacking = [runtimes for runtimes in measured if "tflite" in runtimes and "onnxruntime" not in runtimes]
+    wanted = (lacking and source.torch_loader is not None and any(spec.runtime == "tflite" for spec in specs)
+              and not any(spec.technique == float_tflite.technique or spec.name == float_tflite.name
+                          for spec in specs))
+    if not wanted:
         return specs
-    return [variant_maker.tflite_specs(given=True)[0] if spec.technique == "fp32" else spec for spec in specs]
+    onnx_measured = any("onnxruntime" in runtimes for runtimes in measured)
+    fitted = []
+    for spec in specs:
+        if spec.technique != "fp32":
+            fitted.append(spec)
+            continue
+        fitted += ([spec] if onnx_measured else []) + [float_tflite]
+    return fitted
 
 
 def _deployment_name(variant):

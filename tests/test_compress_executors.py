@@ -67,10 +67,18 @@ def _fingerprint(made):
     return rows
 
 
+@pytest.fixture(scope="module")
+def made_here(demo, shared_cache, tmp_path_factory):
+    """The demo's variants made in this process, once: both executors are held to them."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("EDGESHRINK_CACHE", str(shared_cache))
+        return _made(tmp_path_factory.mktemp("made"), "here", ExecutorChoice())
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("choice", EXECUTOR_CHOICES)
-def test_variants_and_cache_are_the_same_whoever_makes_them(demo, host_env, tmp_path, choice):
-    here = _made(tmp_path, "here", ExecutorChoice())
+def test_variants_and_cache_are_the_same_whoever_makes_them(made_here, host_env, tmp_path, choice):
+    here = made_here
     elsewhere = _made(tmp_path, "elsewhere", choice)
     assert all(v.ok for v in here) and len(here) == 4
     assert _fingerprint(elsewhere) == _fingerprint(here)

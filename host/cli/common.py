@@ -80,17 +80,18 @@ def log(message):
     render.err.print(message, style="dim", markup=False, highlight=False)
 
 
-def make_variants(choice, runtimes=None):
+def make_variants(choice, devices_runtimes=()):
     """Check the model choice and compress the model, before anything is sent anywhere.
-    Without a recipe the grid is each runtime's built-in one (``runtimes``: the devices'
-    lists, which --runtime overrides; ONNX Runtime alone when neither says)."""
+    Without a recipe the grid is each runtime's built-in one (``devices_runtimes``: each
+    device's list, which --runtime overrides; ONNX Runtime alone when neither says)."""
+    runtimes = list(dict.fromkeys(r for device_runtimes in devices_runtimes for r in device_runtimes))
     choice.check()
     recipe = recipe_loader.load(choice.recipe, choice.reduce_range) if choice.recipe else None
     source = jobs.resolve_model(choice.model, choice.data, log=log, torch_factory=choice.torch,
                                 input_shape=choice.shape(), train_data=choice.train_data,
                                 metrics=choice.metrics())
     asked = choice.runtimes()
-    specs = jobs.fit_recipe(source, recipe) if recipe else \
+    specs = jobs.fit_recipe(source, recipe, devices_runtimes) if recipe else \
         jobs.default_grid(source, asked or runtimes or ["onnxruntime"], choice.reduce_range, asked=bool(asked),
                           log=log)
     with render.CompressProgress(quiet=state.quiet) as progress:

@@ -28,7 +28,7 @@ def _measure_each(choice, timing, targets, measure_one, objective=None):
     devices = [with_runtimes(with_objective(d, objective), runtimes)
                for d in common.load_devices().select(targets.device or [], targets.tag or [])]
     settings = {device.name: timing.settings_for(device) for device in devices}
-    source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
+    source, variants = common.make_variants(choice, [d.runtimes for d in devices])
     with common.live_progress() as live:
         return fleet.run(devices, lambda device: measure_one(device, settings[device.name], source, variants, live),
                          targets.parallel)

@@ -47,7 +47,7 @@ def profile(choice: ModelChoice, timing: TimingOverrides, device: DeviceName, ru
             report = profiling.profile_active(target, settings, runs, live, options, common.log, ask)
     else:
         target = with_runtimes(target, choice.runtimes())
-        source, variants = common.make_variants(choice, target.runtimes)
+        source, variants = common.make_variants(choice, [target.runtimes])
         if ask is not None:
             profiling.chosen_for_sustained(variants, ask)   # refused before the board spends any time
         with common.live_progress() as live:

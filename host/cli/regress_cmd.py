@@ -50,7 +50,7 @@ def regress(choice: ModelChoice, timing: TimingOverrides, targets: FleetTargets,
             return regress_active(device, settings[device.name], store, set_baseline, window or WINDOW, live,
                                   options, common.log)
     else:
-        source, variants = common.make_variants(choice, list(dict.fromkeys(r for d in devices for r in d.runtimes)))
+        source, variants = common.make_variants(choice, [d.runtimes for d in devices])
 
         def check_one(device, live):
             return regress_job(device, source, variants, settings[device.name], store, set_baseline,

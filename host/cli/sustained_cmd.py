@@ -23,7 +23,7 @@ def sustained(choice: ModelChoice, timing: TimingOverrides, device: DeviceName, 
     target = common.find_device(device)
     settings = timing.settings_for(target)
     target = with_runtimes(target, choice.runtimes())
-    source, variants = common.make_variants(choice, target.runtimes)
+    source, variants = common.make_variants(choice, [target.runtimes])
     chosen = jobs.made_variant(variants, variant)
     with common.live_progress() as live:
         run = jobs.sustained(target, source, chosen, settings, duration, bucket or max(1.0, duration / 60.0), live,
