@@ -107,6 +107,30 @@ def test_module_level_steps_chain_into_the_tflite_export(tmp_path, demo, host_en
     assert timing["measured"] and timing["runtime"] == "tflite" and timing["source_ms_median"] > 0
 
 
+@pytest.mark.slow
+def test_tflite_variants_of_one_model_share_one_float_export(tmp_path, demo, host_env):
+    """litert-torch's conversion is most of making a TFLite variant: made once per model,
+    even by two workers at once, and each variant's lineage says whether it made or reused
+    it."""
+    from edgeshrink.host import deploy as jobs
+    from edgeshrink.host.compress import variants
+    from edgeshrink.host.compress.executors import ExecutorChoice
+
+    source = jobs.resolve_model(None, log=lambda m: None)
+    specs = variants.tflite_specs()[:2]
+    made = variants.make_variants(source.path, source.dataset, specs, cache_dir=tmp_path / "cache", log=lambda m: None,
+                                  torch_source=source.torch_loader(), executor=ExecutorChoice("process", 2))
+    assert [v.name for v in made] == TFLITE_GRID[:2] and all(v.ok for v in made), [v.failure for v in made]
+    exports = [next(step for step in v.manifest["lineage"] if step["technique"] == "tflite-export")["details"]["export"]
+               for v in made]
+    assert exports.count("made") == 1 and all(e.startswith("reused") for e in exports if e != "made"), exports
+    kept = sorted(p.name for p in (tmp_path / "cache" / "exports").rglob("*") if p.is_file())
+    assert kept == ["lock", "model.tflite"], kept   # one export, nothing half-written left
+    # The unchanged variant is that export, byte for byte.
+    export_file = next((tmp_path / "cache" / "exports").rglob("model.tflite"))
+    assert made[0].path.read_bytes() == export_file.read_bytes()
+
+
 def test_an_onnx_model_asked_for_tflite_variants_says_a_pytorch_model_is_needed(tmp_path, tiny_model, host_env):
     result = run_cli(["compress", str(tiny_model), "--runtime", "tflite"], host_env)
     assert result.returncode == 2, result.stderr

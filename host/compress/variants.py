@@ -33,7 +33,7 @@ import numpy as np
 from ... import host
 from ...shared.errors import ModelError, UsageError
 from .. import modelinfo, paths, tflite_model
-from . import accounting, executors, prepare
+from . import accounting, executors, float_export, prepare
 from . import options as opts
 from . import registry
 
@@ -345,7 +345,7 @@ def make_variants(source, dataset, specs, cache_dir=None, log=print, torch_sourc
     if to_build:
         on_variant(done, len(specs), ", ".join(spec.name for _, _, spec in to_build[:executor.jobs]))
         context = BuildContext(source, prepared, source_sha, source_info, dataset, data_sha, torch_source,
-                               accounting.reference(source, dataset, metric_specs, references))
+                               accounting.reference(source, dataset, metric_specs, references), root / "exports")
         finished = []
 
         def one_done(index, outcome):
@@ -380,6 +380,7 @@ class BuildContext:
     data_sha: str
     torch_source: object
     reference: object
+    exports: Path          # float .tflite exports, one per PyTorch model (float_export.py)
 
 
 def build_one(context, job, log):
@@ -432,8 +433,9 @@ def _cached(folder, spec, log):
     return None
 
 
-def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
-    """Apply every step; returns the final file and each step's record."""
+def _run_chain(spec, source, dataset, staging, workdir, torch_source, log, exports):
+    """Apply every step; returns the final file and each step's record. ``exports``: where
+    the unchanged PyTorch model's float .tflite is kept for all its TFLite variants."""
     records, current = [], Path(source)
     torch_steps = spec.torch_steps
     suffix = "." + spec.format
@@ -452,8 +454,7 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
             current = export_onnx(work.model, torch_source.input_shape, staging / "exported.onnx",
                                   torch_source.input_name, torch_source.output_name)
     if spec.tflite_steps and (torch_steps or not tflite_model.is_tflite(source)):
-        current, record = _to_tflite(work.model if torch_steps else torch_source.fresh(), torch_source,
-                                     staging, workdir)
+        current, record = _to_tflite(work.model if torch_steps else None, torch_source, staging, workdir, exports)
         records.append(record)
     start = current   # what the file-level steps start from
     file_steps = spec.steps[len(torch_steps):]
@@ -476,17 +477,25 @@ def _run_chain(spec, source, dataset, staging, workdir, torch_source, log):
     return final, records, start
 
 
-def _to_tflite(model, torch_source, staging, workdir):
+def _to_tflite(changed, torch_source, staging, workdir, exports):
     """The PyTorch model as a float32 .tflite (litert-torch), and the lineage record of
-    the conversion."""
+    the conversion. ``changed``: the model after PyTorch steps, converted for this variant
+    alone; None for the unchanged model, whose export every such variant shares."""
     from ..tflite_export import export_tflite
 
     started = time.time()
     target = staging / "exported.tflite"
     conversion = Step("tflite-export", None)
-    _step(conversion, (staging, workdir), export_tflite, model, torch_source.input_shape, target)
+    details = {"converter": "litert-torch", "layout": "inputs and outputs as in PyTorch (NCHW)"}
+    if changed is not None:
+        _step(conversion, (staging, workdir), export_tflite, changed, torch_source.input_shape, target)
+    else:
+        folder = exports / float_export.export_key(torch_source, _versions(True, True))
+        reused = _step(conversion, (staging, workdir), float_export.float_tflite, torch_source, folder, target,
+                       export_tflite)
+        details["export"] = "reused: made for another variant of this model" if reused else "made"
     return target, {"technique": "tflite-export", "options": {}, "seconds": round(time.time() - started, 3),
-                    "details": {"converter": "litert-torch", "layout": "inputs and outputs as in PyTorch (NCHW)"}}
+                    "details": details}
 
 
 def _progress_log(generate, log):
@@ -541,7 +550,8 @@ def _build_into(folder, spec, context, workdir, log):
     staging.mkdir()
     try:
         started = time.time()
-        final, lineage, start = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log)
+        final, lineage, start = _run_chain(spec, prepared.path, dataset, staging, workdir, torch_source, log,
+                                           context.exports)
         if not spec.torch_steps and spec.format == "onnx":  # an ONNX chain starts from the prepared model
             lineage = [{"technique": "prepare", "options": {}, "seconds": 0.0, "details": step}
                        for step in prepared.steps] + lineage
