@@ -163,12 +163,23 @@ class AgentSession:
             pass
         self.channel = None
 
+    def stop_now(self):
+        """Stop the agent without the goodbye: one that never said hello (or spoke out of
+        turn) is not listening, and waiting for it to exit only delays the error."""
+        if self.channel is None:
+            return
+        try:
+            self.channel.kill()
+        except LINK_GONE:
+            pass
+        self.channel = None
+
     def __enter__(self):
         self.connector.open()
         try:
             self.start()
         except BaseException:
-            self.close()
+            self.stop_now()
             self.connector.close()
             raise
         return self

@@ -1,6 +1,7 @@
 import io
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -125,13 +126,15 @@ def test_session_reports_an_agent_that_dies_before_hello(tmp_path):
             pass
 
 
-@pytest.mark.slow
-def test_session_times_out_on_a_silent_agent(tmp_path):
+def test_session_times_out_on_a_silent_agent_and_stops_it_at_once(tmp_path):
     bundle = _fake_agent(tmp_path, "import time; time.sleep(30)\n")
     device = Device(name="fake", root=str(tmp_path / "root"), python=sys.executable)
+    started = time.monotonic()
     with pytest.raises(ConnectError, match="no answer"):
         with AgentSession(LocalConnector(device), bundle, hello_timeout_s=1):
             pass
+    # Not the goodbye's ten seconds of grace: an agent that never said hello is not listening.
+    assert time.monotonic() - started < 8
 
 
 @settings(max_examples=400, deadline=None)
