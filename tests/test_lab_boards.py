@@ -19,7 +19,9 @@ from .conftest import run_cli
 UNAVAILABLE = lab_board.why_unavailable()
 pytestmark = pytest.mark.skipif(UNAVAILABLE is not None, reason=str(UNAVAILABLE))
 
-FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "2"]
+# One round: the rounds are tested elsewhere, and on half a core every measuring child
+# takes twice as long to start.
+FAST_FLAGS = ["--min-runs", "20", "--min-time", "0.05", "--max-time", "2", "--rounds", "1"]
 
 
 @pytest.fixture
@@ -68,6 +70,8 @@ def test_the_link_is_capped(tmp_path, small_board, host_env):
 @pytest.mark.slow
 def test_demo_deploys_to_a_small_board(tmp_path, small_board, host_env, demo):
     devices = devices_for(tmp_path, small_board)
+    with open(devices, "a") as toml:   # the per-operator profile is tested on `local`
+        toml.write("[devices.sim.bench]\nprofile_runs = 0\n")
     result = run_cli(["--devices", str(devices), "deploy", "-d", "sim", "--json"] + FAST_FLAGS, host_env)
     assert result.returncode == 0, result.stderr
     run = json.loads(result.stdout)
@@ -155,7 +159,7 @@ def test_regress_on_a_lab_board_passes_unchanged_and_names_a_lowered_cpu_quota(t
 
         def regress(*extra):
             return run_cli(["--devices", str(devices), "regress", "-d", "sim", str(model), "--recipe", str(recipe)]
-                           + FAST_FLAGS + ["--rounds", "1"] + list(extra), host_env)
+                           + FAST_FLAGS + list(extra), host_env)
 
         assert regress().returncode == 0                       # the first night: no history yet
         unchanged = regress()
