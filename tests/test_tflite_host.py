@@ -3,7 +3,9 @@ ai-edge-quantizer), takes .tflite files as models, and one deploy compares ONNX 
 and TFLite variants on the same board (the real agent on `local`) and installs the winner.
 """
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -35,9 +37,19 @@ def deploy(host_env, devices, *args):
 @pytest.mark.slow
 def test_one_deploy_measures_both_runtimes_and_installs_the_winner_with_its_own(tmp_path, demo, host_env):
     devices = devices_file(tmp_path, '["onnxruntime", "tflite"]')
-    document = deploy(host_env, devices)
+    # Two workers: TFLite variants are made two at a time, and share one float export.
+    document = deploy(host_env, devices, "--jobs", "2")
     run = Run.from_dict(document)
     assert [v.name for v in run.variants] == ONNX_GRID + TFLITE_GRID
+    # litert-torch's conversion is most of making a TFLite variant: one made it (while
+    # another worker waited on the lock), the others reused it, byte for byte.
+    exports = [next(step for step in run.variant(name).manifest["lineage"] if step["technique"] == "tflite-export")
+               ["details"]["export"] for name in TFLITE_GRID]
+    assert exports.count("made") == 1 and all(e.startswith("reused") for e in exports if e != "made"), exports
+    kept = Path(host_env["EDGESHRINK_CACHE"]) / "variants" / "exports"
+    assert not list(kept.rglob("*.tmp*")), "a half-written export was left"
+    assert run.variant("tflite-fp32").manifest["sha256"] in {hashlib.sha256(p.read_bytes()).hexdigest()
+                                                            for p in kept.rglob("model.tflite")}
     fp32 = run.variant("fp32")
     for result in run.variants:
         m, manifest = result.measurement, result.manifest
@@ -105,30 +117,6 @@ def test_module_level_steps_chain_into_the_tflite_export(tmp_path, demo, host_en
     # Timed on the host against the float .tflite it quantized: TFLite against TFLite.
     timing = combined["host_timing"]
     assert timing["measured"] and timing["runtime"] == "tflite" and timing["source_ms_median"] > 0
-
-
-@pytest.mark.slow
-def test_tflite_variants_of_one_model_share_one_float_export(tmp_path, demo, host_env):
-    """litert-torch's conversion is most of making a TFLite variant: made once per model,
-    even by two workers at once, and each variant's lineage says whether it made or reused
-    it."""
-    from edgeshrink.host import deploy as jobs
-    from edgeshrink.host.compress import variants
-    from edgeshrink.host.compress.executors import ExecutorChoice
-
-    source = jobs.resolve_model(None, log=lambda m: None)
-    specs = variants.tflite_specs()[:2]
-    made = variants.make_variants(source.path, source.dataset, specs, cache_dir=tmp_path / "cache", log=lambda m: None,
-                                  torch_source=source.torch_loader(), executor=ExecutorChoice("process", 2))
-    assert [v.name for v in made] == TFLITE_GRID[:2] and all(v.ok for v in made), [v.failure for v in made]
-    exports = [next(step for step in v.manifest["lineage"] if step["technique"] == "tflite-export")["details"]["export"]
-               for v in made]
-    assert exports.count("made") == 1 and all(e.startswith("reused") for e in exports if e != "made"), exports
-    kept = sorted(p.name for p in (tmp_path / "cache" / "exports").rglob("*") if p.is_file())
-    assert kept == ["lock", "model.tflite"], kept   # one export, nothing half-written left
-    # The unchanged variant is that export, byte for byte.
-    export_file = next((tmp_path / "cache" / "exports").rglob("model.tflite"))
-    assert made[0].path.read_bytes() == export_file.read_bytes()
 
 
 def test_an_onnx_model_asked_for_tflite_variants_says_a_pytorch_model_is_needed(tmp_path, tiny_model, host_env):
