@@ -35,7 +35,18 @@ def _kernel_events(events):
         if not isinstance(event.get("ts"), (int, float)) or not isinstance(event.get("dur"), (int, float)):
             continue
         args = event.get("args") if isinstance(event.get("args"), dict) else {}
-        yield name[:-len(KERNEL_SUFFIX)], str(args.get("op_name") or "?"), event["ts"], event["dur"]
+        yield name[:-len(KERNEL_SUFFIX)], str(args.get("op_name") or "?"), event["ts"], event["dur"], \
+            _input_types(args)
+
+
+def _input_types(args):
+    """The element types of a kernel's inputs as the profiler recorded them ("float",
+    "float16", "int8", ...): whether an fp16 model's Conv really ran in float16, or the
+    runtime converted back to float around it. Empty when not recorded."""
+    shapes = args.get("input_type_shape")
+    if not isinstance(shapes, list):
+        return ()
+    return tuple(str(name) for entry in shapes if isinstance(entry, dict) for name in entry)
 
 
 def aggregate(events, drop_first=1, cost=None):
@@ -48,12 +59,13 @@ def aggregate(events, drop_first=1, cost=None):
     runs = _runs(events)[drop_first:]
     if not runs:
         return None
-    totals, executions, op_of = {}, {}, {}
-    for node, op, ts, dur in _kernel_events(events):
+    totals, executions, op_of, types_of = {}, {}, {}, {}
+    for node, op, ts, dur, types in _kernel_events(events):
         if any(start <= ts <= end for start, end in runs):
             totals[node] = totals.get(node, 0) + dur
             executions[node] = executions.get(node, 0) + 1
             op_of[node] = op
+            types_of.setdefault(node, set()).update(types)
     count = float(len(runs))
     durations = [(end - start) / 1000.0 for start, end in runs]
     run_ms, mean_run_ms = statistics.median(durations), sum(durations) / count
@@ -70,10 +82,11 @@ def aggregate(events, drop_first=1, cost=None):
     by_op = {}
     for node, ms in node_ms.items():
         entry = by_op.setdefault(op_of[node], {"op": op_of[node], "ms_per_run": 0.0, "raw_ms_per_run": 0.0,
-                                               "nodes": 0})
+                                               "nodes": 0, "input_types": set()})
         entry["ms_per_run"] += ms
         entry["raw_ms_per_run"] += raw_ms[node]
         entry["nodes"] += 1
+        entry["input_types"].update(types_of[node])
 
     def share(ms):
         return ms / total_ms if total_ms > 0 else None
@@ -81,6 +94,7 @@ def aggregate(events, drop_first=1, cost=None):
     op_rows = sorted(by_op.values(), key=lambda row: -row["ms_per_run"])
     for row in op_rows:
         row["share"] = share(row["ms_per_run"])
+        row["input_types"] = sorted(row["input_types"]) or None   # None: the profiler did not say
     nodes = sorted(node_ms.items(), key=lambda item: -item[1])[:TOP_NODES]
     # Per-run node times are means, so they are set against the mean run.
     # What no kernel accounts for, per kernel run, as the profiler timed it: the same few

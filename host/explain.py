@@ -2,10 +2,12 @@
 
 Every sentence names its evidence: the measured speed ratio at p50, the variant's own
 per-operator profile (which operator takes its time, how that operator compares with
-the baseline's main operator, what operators the variant added), and the CPU features
-the board reported that bear on its technique (int8 dot product for int8 variants,
-fp16 arithmetic for fp16 ones). Where a piece of evidence is missing, the sentence says
-so instead of guessing.
+the baseline's main operator, what operators the variant added), for an fp16 variant
+whether its main operator really ran on float16 tensors (the input types its profile
+recorded: a runtime without a float16 kernel converts back to float32 around it), and
+the CPU features the board reported that bear on its technique (int8 dot product for
+int8 variants, fp16 arithmetic for fp16 ones). Where a piece of evidence is missing, the
+sentence says so instead of guessing.
 """
 
 from ..agent.cpu_features import INFERENCE_FEATURES
@@ -48,6 +50,24 @@ def _usable(measurement):
     return profile if profile is not None and profile.available and profile.by_op_type else None
 
 
+def _type_words(types):
+    return [{"float": "float32", "double": "float64"}.get(name, name) for name in types]
+
+
+def precision_evidence(technique, variant):
+    """For an fp16 variant: whether its main operator ran on float16 tensors, from the
+    input types its profile recorded; None when it is not fp16 or the profile does not say."""
+    kind, _ = _kind(technique)
+    profile = _usable(variant)
+    if kind != "fp16" or profile is None or not profile.by_op_type[0].input_types:
+        return None
+    top = profile.by_op_type[0]
+    if "float16" in top.input_types:
+        return "its %s ran on float16 tensors (the profile's input types)" % top.op
+    return ("its %s ran on %s tensors, not float16 (the profile's input types): the runtime converted back "
+            "around it, so fp16 instructions did not apply to it" % (top.op, "/".join(_type_words(top.input_types))))
+
+
 def profile_evidence(variant, baseline, baseline_name):
     """The operator clause: the variant's main operator against the baseline's, and what
     it added; or why there is no profile to speak from."""
@@ -84,10 +104,9 @@ def explain(result, baseline_result, cpu_features):
     head = "%s %.2fx %s than %s at p50 (%.3f vs %.3f ms)" % (
         name, speed if speed >= 1 else 1 / speed, "faster" if speed >= 1 else "slower", baseline_result.name,
         mine.value, theirs.value)
-    clauses = [profile_evidence(result.measurement, baseline_result.measurement, baseline_result.name)]
-    features = feature_evidence(technique, cpu_features)
-    if features:
-        clauses.append(features)
+    clauses = [profile_evidence(result.measurement, baseline_result.measurement, baseline_result.name),
+               precision_evidence(technique, result.measurement), feature_evidence(technique, cpu_features)]
+    clauses = [clause for clause in clauses if clause]
     return head + ": " + "; ".join(clauses)
 
 

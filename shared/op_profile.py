@@ -14,6 +14,9 @@ class OperatorTime(Record):
     nodes: int = 0
     share: Optional[float] = None       # of the operators' sum
     raw_ms_per_run: Optional[float] = None   # as the profiler timed it
+    # Element types its kernels' inputs had ("float", "float16", "int8", ...), as the
+    # runtime's profiler recorded them; None when it did not.
+    input_types: Optional[List[str]] = None
 
 
 @dataclass

@@ -17,10 +17,11 @@ PI5 = {"family": "arm", "present": ["asimd", "asimddp", "fphp", "asimdhp"], "abs
        "source": "/proc/cpuinfo"}
 
 
-def profile(*rows):
+def profile(*rows, main_input_types=None):
     total = sum(ms for _, ms in rows)
     return OperatorProfile(available=True, runs=30, by_op_type=[
-        OperatorTime(op=op, ms_per_run=ms, nodes=1, share=ms / total) for op, ms in rows])
+        OperatorTime(op=op, ms_per_run=ms, nodes=1, share=ms / total,
+                     input_types=main_input_types if index == 0 else None) for index, (op, ms) in enumerate(rows)])
 
 
 def result(name, technique, p50, operators):
@@ -47,6 +48,21 @@ def test_a_slower_fp16_says_so_and_what_the_cpu_has():
     assert text.startswith("fp16 1.25x slower than fp32 at p50")
     assert "(Cast, ReorderInput) take 25%" in text
     assert "this CPU has fphp (fp16 scalar arithmetic), asimdhp (fp16 SIMD arithmetic)" in text
+
+
+def test_an_fp16_variant_says_whether_its_main_operator_really_ran_in_float16():
+    fp32 = result("fp32", "fp32", 1.0, profile(("Conv", 0.9)))
+    converted = result("fp16", "fp16", 1.2, profile(("Conv", 0.85), ("Cast", 0.15), main_input_types=["float"]))
+    text = explain(converted, fp32, {"family": "x86", "present": ["avx512_fp16"], "absent": [], "source": "cpuinfo"})
+    assert ("its Conv ran on float32 tensors, not float16 (the profile's input types): the runtime converted back "
+            "around it, so fp16 instructions did not apply to it; this CPU has avx512_fp16") in text, text
+    native = result("fp16", "fp16", 0.7, profile(("Conv", 0.6), main_input_types=["float16"]))
+    assert "its Conv ran on float16 tensors (the profile's input types)" in explain(native, fp32, PI5)
+    # No recorded types (an older agent or runtime): nothing is said about them.
+    assert "tensors" not in explain(result("fp16", "fp16", 1.2, profile(("Conv", 0.9))), fp32, PI5)
+    # Only fp16 variants get the clause.
+    int8 = result("int8", "int8-static", 0.5, profile(("QLinearConv", 0.4), main_input_types=["uint8", "float"]))
+    assert "tensors" not in explain(int8, fp32, NO_VNNI)
 
 
 def test_missing_evidence_is_said_not_guessed():
@@ -85,6 +101,12 @@ def test_a_deploy_explains_its_decision_from_the_boards_profiles(host_env, tiny_
         assert " than fp32 at p50 " in text and "of its operator time" in text, text
         assert "this CPU has" in text, text
         assert measured[name]["operators"]["available"], measured[name]["operators"]
+    # Whether fp16's main operator ran in float16 depends on the CPU and the runtime; the
+    # profile recorded which, and the explanation says it.
+    assert "tensors" in verdicts["fp16"]["explanation"] and "(the profile's input types)" in \
+        verdicts["fp16"]["explanation"], verdicts["fp16"]["explanation"]
+    top = measured["fp16"]["operators"]["by_op_type"][0]
+    assert top["input_types"] and all(isinstance(name, str) for name in top["input_types"]), top
     # The profiler's own cost is measured once per deploy, with the first variant, and
     # taken out of every variant's operators alike.
     costs = [measured[name]["operators"]["profiler_cost"] for name in measured]

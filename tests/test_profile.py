@@ -44,6 +44,20 @@ def test_the_first_run_is_dropped_and_times_are_per_run():
     assert aggregate([run_event(0, 10)]) is None            # only the dropped run
 
 
+def test_each_operator_carries_the_input_types_its_kernels_ran_on():
+    def typed(name, op, ts, types):
+        event = node_event(name, op, ts, 100)
+        event["args"]["input_type_shape"] = [{t: [1, 4]} for t in types]
+        return event
+
+    events = [run_event(0, 1000), run_event(1000, 1000),
+              typed("cast", "Cast", 1010, ["float16"]), typed("conv", "Conv", 1200, ["float", "float", "float"]),
+              typed("conv2", "Conv", 1400, ["float16"]), node_event("gemm", "Gemm", 1600, 100)]
+    rows = {row["op"]: row for row in aggregate(events)["by_op_type"]}
+    assert rows["Conv"]["input_types"] == ["float", "float16"] and rows["Cast"]["input_types"] == ["float16"]
+    assert rows["Gemm"]["input_types"] is None               # the profiler did not say
+
+
 _values = st.one_of(st.none(), st.integers(-5, 10 ** 6), st.floats(allow_nan=False, allow_infinity=False),
                     st.text(max_size=20))
 
