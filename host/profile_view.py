@@ -111,14 +111,17 @@ def profile_view(report, console=out):
             console.print("%s: per-operator profile not available: %s" % (escape(title), escape(profile.reason or "?")))
             continue
         operators = Table(title=escape(title))
-        for column in ("operator", "nodes", "ms per run", "share"):
-            operators.add_column(column, justify="left" if column == "operator" else "right")
+        for column in ("operator", "nodes", "ms per run", "share", "input types"):
+            operators.add_column(column, justify="left" if column in ("operator", "input types") else "right")
         for row in profile.by_op_type[:TOP_OPERATORS]:
-            operators.add_row(escape(row.op), str(row.nodes), "%.4f" % row.ms_per_run, _share(row.share))
+            # The element types its kernels ran on: an fp16 model's Conv on float means the
+            # runtime converted back to float32 around it.
+            operators.add_row(escape(row.op), str(row.nodes), "%.4f" % row.ms_per_run, _share(row.share),
+                              escape(", ".join(row.input_types)) if row.input_types else "-")
         rest = profile.by_op_type[TOP_OPERATORS:]
         if rest:
             operators.add_row("%d others" % len(rest), str(sum(r.nodes for r in rest)),
-                              "%.4f" % sum(r.ms_per_run for r in rest), "")
+                              "%.4f" % sum(r.ms_per_run for r in rest), "", "")
         console.print(operators)
         for line in coverage_lines(profile):
             console.print("  " + escape(line))

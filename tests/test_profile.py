@@ -104,6 +104,7 @@ def test_profile_prints_the_inventory_and_each_variants_operators(tmp_path, host
     human = cli(host_env, REPO / "devices.toml", "profile", "-d", "local", str(model), "--runs", "5")
     assert human.returncode == 0, human.stderr
     assert "CPU features" in human.stdout and "Conv" in human.stdout and "profiler overhead" in human.stdout
+    assert "input types" in human.stdout and "float" in human.stdout
     assert "the profiler's own cost, measured on this board" in human.stdout and "as the profiler timed" in human.stdout
 
 
