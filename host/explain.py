@@ -62,8 +62,11 @@ def precision_evidence(technique, variant):
     if kind != "fp16" or profile is None or not profile.by_op_type[0].input_types:
         return None
     top = profile.by_op_type[0]
-    if "float16" in top.input_types:
+    if top.input_types == ["float16"]:
         return "its %s ran on float16 tensors (the profile's input types)" % top.op
+    if "float16" in top.input_types:
+        return "its %s ran partly on float16 tensors (inputs of %s, the profile's input types)" % (
+            top.op, ", ".join(_type_words(top.input_types)))
     return ("its %s ran on %s tensors, not float16 (the profile's input types): the runtime converted back "
             "around it, so fp16 instructions did not apply to it" % (top.op, "/".join(_type_words(top.input_types))))
 

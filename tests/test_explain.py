@@ -58,6 +58,8 @@ def test_an_fp16_variant_says_whether_its_main_operator_really_ran_in_float16():
             "around it, so fp16 instructions did not apply to it; this CPU has avx512_fp16") in text, text
     native = result("fp16", "fp16", 0.7, profile(("Conv", 0.6), main_input_types=["float16"]))
     assert "its Conv ran on float16 tensors (the profile's input types)" in explain(native, fp32, PI5)
+    mixed = result("fp16", "fp16", 0.9, profile(("Conv", 0.8), main_input_types=["float", "float16"]))
+    assert "its Conv ran partly on float16 tensors (inputs of float32, float16" in explain(mixed, fp32, PI5)
     # No recorded types (an older agent or runtime): nothing is said about them.
     assert "tensors" not in explain(result("fp16", "fp16", 1.2, profile(("Conv", 0.9))), fp32, PI5)
     # Only fp16 variants get the clause.
