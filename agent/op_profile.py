@@ -59,13 +59,13 @@ def aggregate(events, drop_first=1, cost=None):
     runs = _runs(events)[drop_first:]
     if not runs:
         return None
-    totals, executions, op_of, types_of = {}, {}, {}, {}
+    totals, executions, op_of, types_of_op = {}, {}, {}, {}
     for node, op, ts, dur, types in _kernel_events(events):
         if any(start <= ts <= end for start, end in runs):
             totals[node] = totals.get(node, 0) + dur
             executions[node] = executions.get(node, 0) + 1
             op_of[node] = op
-            types_of.setdefault(node, set()).update(types)
+            types_of_op.setdefault(op, set()).update(types)
     count = float(len(runs))
     durations = [(end - start) / 1000.0 for start, end in runs]
     run_ms, mean_run_ms = statistics.median(durations), sum(durations) / count
@@ -82,11 +82,10 @@ def aggregate(events, drop_first=1, cost=None):
     by_op = {}
     for node, ms in node_ms.items():
         entry = by_op.setdefault(op_of[node], {"op": op_of[node], "ms_per_run": 0.0, "raw_ms_per_run": 0.0,
-                                               "nodes": 0, "input_types": set()})
+                                               "nodes": 0})
         entry["ms_per_run"] += ms
         entry["raw_ms_per_run"] += raw_ms[node]
         entry["nodes"] += 1
-        entry["input_types"].update(types_of[node])
 
     def share(ms):
         return ms / total_ms if total_ms > 0 else None
@@ -94,7 +93,7 @@ def aggregate(events, drop_first=1, cost=None):
     op_rows = sorted(by_op.values(), key=lambda row: -row["ms_per_run"])
     for row in op_rows:
         row["share"] = share(row["ms_per_run"])
-        row["input_types"] = sorted(row["input_types"]) or None   # None: the profiler did not say
+        row["input_types"] = sorted(types_of_op[row["op"]]) or None   # None: the profiler did not say
     nodes = sorted(node_ms.items(), key=lambda item: -item[1])[:TOP_NODES]
     # Per-run node times are means, so they are set against the mean run.
     # What no kernel accounts for, per kernel run, as the profiler timed it: the same few
