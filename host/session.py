@@ -5,11 +5,12 @@ a timeout and an agent that dies is noticed at once rather than hanging the host
 """
 
 import queue
+import secrets
 import threading
 from dataclasses import dataclass
 
 from ..shared import protocol
-from ..shared.conventions import Op
+from ..shared.conventions import UPLOAD_SUFFIX, Op
 from ..shared.errors import ConnectError, ProtocolError, error_for_code
 from . import agent_bundle, silence
 
@@ -67,7 +68,10 @@ class AgentSession:
     def start(self):
         relative = "agent/" + self.bundle.remote_name
         if not self.connector.exists(relative):
-            self.agent_bytes_sent = self.connector.upload(self.bundle.path, relative)
+            # A temporary name of its own: two hosts starting on a new board at the same
+            # moment both send the agent, and must not write into one file.
+            self.agent_bytes_sent = self.connector.upload(self.bundle.path, relative,
+                                                          "." + secrets.token_hex(4) + UPLOAD_SUFFIX)
         self.channel = self.connector.start_agent(relative)
         threading.Thread(target=self._read_frames, daemon=True).start()
         frame = self._next_frame(self.hello_timeout_s, "the agent's hello")

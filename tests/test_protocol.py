@@ -12,7 +12,7 @@ from edgeshrink.host.connectors.local import LocalConnector
 from edgeshrink.host.inventory import Device
 from edgeshrink.host.session import AgentSession
 from edgeshrink.shared import protocol
-from edgeshrink.shared.conventions import EventKind, Op
+from edgeshrink.shared.conventions import UPLOAD_SUFFIX, EventKind, Op
 from edgeshrink.shared.errors import ConnectError, ModelError, ProtocolError, RemoteError, error_for_code
 
 
@@ -124,6 +124,28 @@ def test_session_reports_an_agent_that_dies_before_hello(tmp_path):
     with pytest.raises(ConnectError, match="boom: no runtime here"):
         with AgentSession(LocalConnector(device), bundle):
             pass
+
+
+def test_each_session_sends_the_agent_under_a_temporary_name_of_its_own(tmp_path):
+    # Two hosts starting on a new board at the same moment both send the agent: with one
+    # shared temporary name, one host's rename took the file from under the other (CI
+    # caught it as "upload of <agent>.pyz failed: No such file").
+    suffixes = []
+
+    class Recording(LocalConnector):
+        def upload(self, local_path, relative_path, temporary_suffix=UPLOAD_SUFFIX):
+            suffixes.append(temporary_suffix)
+            return super().upload(local_path, relative_path, temporary_suffix)
+
+    bundle = _fake_agent(tmp_path, "print(json.dumps({'type': 'hello', 'protocol': 99}), flush=True)\n")
+    for root in ("a", "b"):
+        device = Device(name="fake", root=str(tmp_path / root), python=sys.executable)
+        with pytest.raises(ProtocolError):
+            with AgentSession(Recording(device), bundle, hello_timeout_s=30):
+                pass
+        assert (tmp_path / root / "agent" / bundle.remote_name).read_bytes() == bundle.path.read_bytes()
+        assert not [p.name for p in (tmp_path / root / "agent").iterdir() if p.name.endswith(UPLOAD_SUFFIX)]
+    assert len(set(suffixes)) == 2 and all(s.endswith(UPLOAD_SUFFIX) and s != UPLOAD_SUFFIX for s in suffixes)
 
 
 def test_session_times_out_on_a_silent_agent_and_stops_it_at_once(tmp_path):

@@ -9,6 +9,8 @@ connector and uses only what ``Connector`` declares here.
 import abc
 import threading
 
+from ...shared.conventions import UPLOAD_SUFFIX
+
 
 class AgentChannel(abc.ABC):
     """A running agent: binary ``stdin`` to write frames, ``stdout`` to read them."""
@@ -92,8 +94,10 @@ class Connector(abc.ABC):
         """Whether a file exists under the device root."""
 
     @abc.abstractmethod
-    def upload(self, local_path, relative_path):
-        """Copy a local file to ``root/relative_path``; returns the bytes sent."""
+    def upload(self, local_path, relative_path, temporary_suffix=UPLOAD_SUFFIX):
+        """Copy a local file to ``root/relative_path``; returns the bytes sent. It is
+        written to ``relative_path + temporary_suffix`` and renamed into place: a caller
+        whose path others may upload at the same moment passes a suffix of its own."""
 
     @abc.abstractmethod
     def start_agent(self, relative_zipapp):

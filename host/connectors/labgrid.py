@@ -8,6 +8,7 @@ NetworkService resource, the key and known_hosts from devices.toml as usual.
 
 import dataclasses
 
+from ...shared.conventions import UPLOAD_SUFFIX
 from ...shared.errors import ConnectError
 from .base import Connector
 from .labgrid_lease import PlaceLease, coordinator_for
@@ -70,8 +71,8 @@ class LabgridConnector(Connector):
     def exists(self, relative_path):
         return self.ssh.exists(relative_path)
 
-    def upload(self, local_path, relative_path):
-        return self.ssh.upload(local_path, relative_path)
+    def upload(self, local_path, relative_path, temporary_suffix=UPLOAD_SUFFIX):
+        return self.ssh.upload(local_path, relative_path, temporary_suffix)
 
     def start_agent(self, relative_zipapp):
         return self.ssh.start_agent(relative_zipapp)

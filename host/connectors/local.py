@@ -75,11 +75,11 @@ class LocalConnector(Connector):
     def exists(self, relative_path):
         return (self._root / relative_path).is_file()
 
-    def upload(self, local_path, relative_path):
+    def upload(self, local_path, relative_path, temporary_suffix=UPLOAD_SUFFIX):
         target = self._root / relative_path
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
-            temporary = target.with_name(target.name + UPLOAD_SUFFIX)
+            temporary = target.with_name(target.name + temporary_suffix)
             shutil.copyfile(local_path, temporary)
             # Measured before the rename: the agent turns ``target`` into a blob as soon
             # as it appears, so it may be gone by the time this line would look at it.

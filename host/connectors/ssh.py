@@ -223,10 +223,10 @@ class SshConnector(Connector):
                 self.sftp.mkdir(folder)
         self._made_dirs.add(path)
 
-    def upload(self, local_path, relative_path):
+    def upload(self, local_path, relative_path, temporary_suffix=UPLOAD_SUFFIX):
         """SFTP to a temporary name, then rename: a partial file is never at the final name."""
         target = self._remote(relative_path)
-        temporary = target + UPLOAD_SUFFIX
+        temporary = target + temporary_suffix
         try:
             self._makedirs(target.rsplit("/", 1)[0])
             attributes = self.sftp.put(str(local_path), temporary, confirm=True)
